@@ -1,0 +1,117 @@
+"""`make up`: start the whole platform in order, wait until each part is healthy, print where it is.
+
+Kafka first, then the topics of the topic map, then each process in PROCESSES (registry, services,
+sites) as they come into being. Ctrl-C or SIGTERM stops everything in reverse order. Logs go to
+.run/<name>.log, never to the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.kafka import KafkaBroker
+from tools.processes import fail, port_is_free, spawn, stop
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_DIR = ROOT / ".run"
+
+
+@dataclass(frozen=True)
+class Process:
+    """A platform process: how to start it, when it counts as ready, what to tell the user."""
+
+    name: str
+    argv: list[str]
+    port: int
+    ready: Callable[[], bool]
+    shows: str
+
+
+PROCESSES: list[Process] = []
+
+
+def create_topics(bootstrap: str) -> int:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from services.runtime import topic_map
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=10).topics)
+    wanted = []
+    for topic in topic_map.load().values():
+        config = {"cleanup.policy": "compact"} if topic.compacted else {}
+        wanted += [NewTopic(topic.name, topic.partitions, 1, config=config), NewTopic(topic.dlq, 1, 1)]
+    new = [t for t in wanted if t.topic not in existing]
+    for future in admin.create_topics(new).values() if new else []:
+        future.result(timeout=30)
+    return len(new)
+
+
+def _wait_ready(process: Process, child: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise RuntimeError(f"{process.name} exited with code {child.returncode}; "
+                               f"see {RUN_DIR / (process.name + '.log')}")
+        if process.ready():
+            return
+        time.sleep(0.25)
+    raise RuntimeError(f"{process.name} was not healthy after {timeout:.0f}s; "
+                       f"see {RUN_DIR / (process.name + '.log')}")
+
+
+def main() -> int:
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    for process in PROCESSES:
+        if not port_is_free(process.port):
+            fail(f"up: port {process.port} for {process.name} is already in use; is the platform already up?")
+
+    RUN_DIR.mkdir(exist_ok=True)
+    started = time.monotonic()
+    broker = KafkaBroker(RUN_DIR / "kafka", int(os.environ.get("KAFKA_PORT", 9092)),
+                         int(os.environ.get("KAFKA_CONTROLLER_PORT", 9093))).start()
+    children: list[tuple[Process, subprocess.Popen[bytes]]] = []
+    rows = [("kafka", broker.bootstrap, f"broker (logs {broker.log_file.relative_to(ROOT)})")]
+    try:
+        created = create_topics(broker.bootstrap)
+        rows.append(("topics", "", f"{created} created from schemas/topics.yaml"))
+        env = {**os.environ, "KAFKA_BOOTSTRAP": broker.bootstrap, "PYTHONUNBUFFERED": "1"}
+        for process in PROCESSES:
+            child = spawn(process.argv, RUN_DIR / f"{process.name}.log", env=env, cwd=ROOT)
+            children.append((process, child))
+            _wait_ready(process, child)
+            rows.append((process.name, f"127.0.0.1:{process.port}", process.shows))
+    except RuntimeError as exc:
+        print(f"up: {exc}", file=sys.stderr)
+        stopping.set()
+    if not stopping.is_set():
+        width = max(len(name) for name, _, _ in rows)
+        print(f"\nThe platform is up ({time.monotonic() - started:.1f}s). Ctrl-C stops it.\n")
+        for name, where, what in rows:
+            print(f"  {name:<{width}}  {where:<22} {what}")
+        print(flush=True)
+    while not stopping.wait(1.0):
+        for process, child in children:
+            if child.poll() is not None:
+                print(f"up: {process.name} exited with code {child.returncode}; stopping", file=sys.stderr)
+                stopping.set()
+    print("stopping...", flush=True)
+    for _process, child in reversed(children):
+        stop(child)
+    broker.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
