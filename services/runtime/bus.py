@@ -1,0 +1,337 @@
+"""The event bus: publishing and consuming the topic map's envelopes through the Schema Registry.
+
+Publishing: the topic, the key (the envelope's aggregate id) and the envelope type all come from
+schemas/topics.yaml; values are framed by confluent-kafka's ProtobufSerializer with
+auto-registration off, so a service can only publish a schema the publish workflow registered.
+Records leave inside the unit of work's Kafka transaction (transactions.py).
+
+Consuming: one consumer group per service, read_committed, offsets committed inside the same
+transaction as the handler's effects. A handler runs at most once per event id (the ids handled
+are a store of their own), events of one partition are handled in order, transient failures are
+retried with backoff, and an event that cannot be decoded or handled goes to `<topic>.dlq` with
+the error in its headers while the consumer moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime
+import importlib
+import logging
+import traceback
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+from google.protobuf import descriptor_pb2
+from google.protobuf.message import Message as ProtoMessage
+from google.protobuf.timestamp_pb2 import Timestamp
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from services.runtime import errors, topic_map
+from services.runtime.store import Store, ensure_changelog_topics, restore
+from services.runtime.transactions import Committer, OutgoingRecord, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["EventContext"], Awaitable[None]]
+
+
+def envelope_class(full_name: str) -> type[ProtoMessage]:
+    """The generated class of an envelope named in the topic map ("ordering.v1.OrderEvent")."""
+    package, name = full_name.rsplit(".", 1)
+    module = importlib.import_module(f"{package}.events_pb2")
+    return getattr(module, name)  # type: ignore[no-any-return]
+
+
+class PoisonEvent(Exception):
+    """An event that can never be handled: it goes to the dead-letter topic at once."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    # Domain refusals and poison are final; anything else (a timeout, a callee down) may pass later.
+    return not isinstance(exc, errors.DomainError | PoisonEvent)
+
+
+@dataclass
+class EventContext:
+    """What a handler gets: the event, its metadata, and the unit of work to change state and publish in."""
+
+    bus: EventBus
+    work: UnitOfWork
+    topic: str
+    name: str  # the envelope's oneof field, e.g. "order_created"
+    event: Any  # the event message itself
+    metadata: Any  # shop.common.v1.EventMetadata
+
+    def publish(self, topic: str, aggregate_id: str, **event: ProtoMessage) -> Any:
+        """Publish an event caused by this one: same correlation id, this event as its cause."""
+        return self.bus.publish(self.work, topic, aggregate_id, correlation_id=self.metadata.correlation_id,
+                                causation_id=self.metadata.event_id, **event)
+
+
+class EventBus:
+    def __init__(self, service: str, bootstrap: str, registry_url: str, *, instance: str = "0",
+                 crash_before_commit: bool = False) -> None:
+        self.service = service
+        self.bootstrap = bootstrap
+        self.registry = SchemaRegistryClient({"url": registry_url})
+        self.committer = Committer(bootstrap, f"{service}-{instance}", crash_before_commit)
+        self.stores: list[Store[Any]] = []
+        self.processed: Store[str] = self.store("processed-events", _TextCodec())
+        self._handlers: dict[tuple[str, str], Handler] = {}
+        self._serializers: dict[str, ProtobufSerializer] = {}
+        self._deserializers: dict[str, ProtobufDeserializer] = {}
+        self._writer_types: dict[tuple[int, tuple[int, ...]], str] = {}
+        self._consumer: Consumer | None = None
+        self._consume_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.assigned = False
+        self.restored = False
+
+    # --- wiring -------------------------------------------------------------------------------
+
+    def store(self, name: str, codec: Any) -> Store[Any]:
+        store: Store[Any] = Store(self.service, name, codec)
+        self.stores.append(store)
+        return store
+
+    def on(self, topic: str, event: str, handler: Handler) -> None:
+        spec = topic_map.load()[topic]
+        if event not in spec.consumers.get(self.service, ()):
+            raise ValueError(f"the topic map does not list {self.service} as a consumer of {topic}/{event}")
+        self._handlers[(topic, event)] = handler
+
+    def unit_of_work(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
+        return self.committer.unit_of_work()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Fence earlier instances, rebuild the stores, check our schemas are registered, start consuming."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        await asyncio.to_thread(self._ensure_topics, admin)
+        await asyncio.to_thread(ensure_changelog_topics, admin, self.stores)
+        await asyncio.to_thread(self.committer.init)
+        count = await asyncio.to_thread(restore, self.bootstrap, self.stores)
+        log.info("restored %d changelog records into %d stores", count, len(self.stores))
+        self.restored = True
+        for topic in topic_map.produced_by(self.service):
+            await asyncio.to_thread(self._serializer(topic.name).__call__, envelope_class(topic.envelope)(),
+                                    SerializationContext(topic.name, MessageField.VALUE))
+        self.committer.start()
+        topics = sorted({topic for topic, _ in self._handlers})
+        if topics:
+            self._consumer = Consumer({
+                "bootstrap.servers": self.bootstrap, "group.id": self.service,
+                "isolation.level": "read_committed", "enable.auto.commit": False,
+                "auto.offset.reset": "earliest", "partition.assignment.strategy": "cooperative-sticky",
+            })
+            self.committer.attach_consumer(self._consumer.consumer_group_metadata())
+            self._consumer.subscribe(topics, on_assign=self._on_assign)
+            self._consume_task = asyncio.create_task(self._consume(), name="consumer")
+        else:
+            self.assigned = True
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[Any]) -> None:
+        self.assigned = True
+
+    def _ensure_topics(self, admin: AdminClient) -> None:
+        wanted = [t for t in topic_map.load().values()
+                  if t.producer == self.service or self.service in t.consumers]
+        existing = set(admin.list_topics(timeout=10).topics)
+        new = []
+        for t in wanted:
+            config = {"cleanup.policy": "compact"} if t.compacted else {}
+            new += [NewTopic(t.name, t.partitions, 1, config=config), NewTopic(t.dlq, 1, 1)]
+        new = [t for t in new if t.topic not in existing]
+        for future in admin.create_topics(new).values() if new else []:
+            with contextlib.suppress(KafkaException):  # another service created it first
+                future.result(timeout=30)
+
+    async def stop(self) -> None:
+        """Finish the batch in hand (its offsets commit with it), then close consumer and producer."""
+        self._stopping.set()
+        if self._consume_task is not None:
+            await self._consume_task
+        await self.committer.close()
+        if self._consumer is not None:
+            await asyncio.to_thread(self._consumer.close)
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    def _serializer(self, topic: str) -> ProtobufSerializer:
+        if topic not in self._serializers:
+            envelope = envelope_class(topic_map.load()[topic].envelope)
+            self._serializers[topic] = ProtobufSerializer(
+                envelope, self.registry, {"auto.register.schemas": False, "use.deprecated.format": False})
+        return self._serializers[topic]
+
+    def envelope(self, topic: str, aggregate_id: str, *, correlation_id: str = "", causation_id: str = "",
+                 **event: ProtoMessage) -> Any:
+        """Build the topic's envelope around one event, with fresh metadata."""
+        spec = topic_map.load()[topic]
+        if len(event) != 1 or next(iter(event)) not in spec.events:
+            raise ValueError(f"{topic} carries one of {', '.join(spec.events)}; got {', '.join(event)}")
+        occurred_at = Timestamp()
+        occurred_at.FromDatetime(datetime.datetime.now(datetime.UTC))
+        envelope = envelope_class(spec.envelope)(**event)
+        envelope.metadata.event_id = str(uuid.uuid4())
+        envelope.metadata.occurred_at.CopyFrom(occurred_at)
+        envelope.metadata.aggregate_id = aggregate_id
+        envelope.metadata.correlation_id = correlation_id or aggregate_id
+        envelope.metadata.causation_id = causation_id
+        envelope.metadata.producer = self.service
+        return envelope
+
+    def publish(self, work: UnitOfWork, topic: str, aggregate_id: str, *, correlation_id: str = "",
+                causation_id: str = "", **event: ProtoMessage) -> Any:
+        """Add an event to the unit of work; it is sent when (and only if) the unit commits."""
+        envelope = self.envelope(topic, aggregate_id, correlation_id=correlation_id, causation_id=causation_id,
+                                 **event)
+        value = self._serializer(topic)(envelope, SerializationContext(topic, MessageField.VALUE))
+        work.send(OutgoingRecord(topic, aggregate_id.encode(), value))
+        return envelope
+
+    # --- consuming ----------------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        assert self._consumer is not None
+        while not self._stopping.is_set():
+            try:
+                batch = await asyncio.to_thread(self._consumer.consume, 200, 0.5)
+            except KafkaException as exc:
+                log.warning("consume failed, retrying: %s", exc)
+                await asyncio.sleep(1)
+                continue
+            by_partition: dict[tuple[str, int], list[Message]] = defaultdict(list)
+            for message in batch:
+                if message.error() is None:
+                    by_partition[(message.topic(), message.partition())].append(message)  # type: ignore[index]
+            # Partitions in parallel; one partition's events (one aggregate's) strictly in order.
+            await asyncio.gather(*(self._handle_in_order(msgs) for msgs in by_partition.values()))
+
+    async def _handle_in_order(self, messages: list[Message]) -> None:
+        for message in messages:
+            await self.handle_message(message)
+
+    async def handle_message(self, message: Message) -> None:
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        assert topic is not None and partition is not None and offset is not None
+        try:
+            envelope = self._decode(topic, message)
+        except Exception as exc:
+            await self._dead_letter(message, "decode", exc)
+            return
+        name = envelope.WhichOneof("event")
+        handler = self._handlers.get((topic, name))
+        event_id = envelope.metadata.event_id
+        if handler is None or not event_id or event_id in self.processed:
+            async with self.unit_of_work() as work:  # not ours, or seen before: just move past it
+                work.consumed(topic, partition, offset)
+            return
+        try:
+            async for attempt in AsyncRetrying(stop=stop_after_attempt(5), reraise=True,
+                                               wait=wait_exponential(multiplier=0.1, max=3),
+                                               retry=retry_if_exception(is_transient)):
+                with attempt:
+                    async with self.unit_of_work() as work:
+                        work.consumed(topic, partition, offset)
+                        work.put(self.processed, event_id, f"{topic}:{partition}:{offset}")
+                        await handler(EventContext(self, work, topic, name, getattr(envelope, name),
+                                                   envelope.metadata))
+        except Exception as exc:
+            await self._dead_letter(message, "handle", exc)
+
+    def _decode(self, topic: str, message: Message) -> Any:
+        raw = message.value()
+        if not raw:
+            raise PoisonEvent("empty value")
+        spec = topic_map.load()[topic]
+        writer = self._writer_type(raw)
+        if writer != spec.envelope:
+            raise PoisonEvent(f"{topic} carries {spec.envelope}, but this event was written as {writer}")
+        if topic not in self._deserializers:
+            self._deserializers[topic] = ProtobufDeserializer(
+                envelope_class(spec.envelope), {"use.deprecated.format": False}, self.registry)
+        envelope = self._deserializers[topic](raw, SerializationContext(topic, MessageField.VALUE))
+        if envelope.WhichOneof("event") is None:
+            raise PoisonEvent("the envelope holds no event this version of the schema knows")
+        return envelope
+
+    def _writer_type(self, raw: bytes) -> str:
+        """The full name of the message the producer wrote, from the Confluent framing and the registry."""
+        if raw[0] != 0 or len(raw) < 6:
+            raise PoisonEvent("not in the Confluent wire format (no magic byte)")
+        schema_id = int.from_bytes(raw[1:5], "big")
+        indexes, _ = _read_message_indexes(raw, 5)
+        cache_key = (schema_id, tuple(indexes))
+        if cache_key not in self._writer_types:
+            schema = self.registry.get_schema(schema_id, fmt="serialized")  # raises for an unknown id
+            file = descriptor_pb2.FileDescriptorProto.FromString(base64.b64decode(schema.schema_str or ""))
+            message_type = file.message_type[indexes[0]]
+            names = [message_type.name]
+            for index in indexes[1:]:
+                message_type = message_type.nested_type[index]
+                names.append(message_type.name)
+            self._writer_types[cache_key] = ".".join([file.package, *names])
+        return self._writer_types[cache_key]
+
+    async def _dead_letter(self, message: Message, stage: str, exc: BaseException) -> None:
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        assert topic is not None and partition is not None and offset is not None
+        log.error("event %s[%d]@%d sent to %s.dlq (%s): %s", topic, partition, offset, topic, stage, exc)
+        headers = [
+            ("dlq.stage", stage.encode()),
+            ("dlq.error", str(exc)[:2000].encode()),
+            ("dlq.error.class", type(exc).__name__.encode()),
+            ("dlq.error.trace", "".join(traceback.format_exception(exc))[-4000:].encode()),
+            ("dlq.original.topic", topic.encode()),
+            ("dlq.original.partition", str(partition).encode()),
+            ("dlq.original.offset", str(offset).encode()),
+            ("dlq.consumer.group", self.service.encode()),
+            ("dlq.failed.at", datetime.datetime.now(datetime.UTC).isoformat().encode()),
+        ]
+        async with self.unit_of_work() as work:
+            work.consumed(topic, partition, offset)
+            work.send(OutgoingRecord(f"{topic}.dlq", message.key() or b"", message.value(), headers))
+
+
+def _read_message_indexes(raw: bytes, position: int) -> tuple[list[int], int]:
+    """Confluent's message-index array: zigzag varints, a count then the path; a lone 0 means [0]."""
+    def varint() -> int:
+        nonlocal position
+        shift = result = 0
+        while True:
+            if position >= len(raw):
+                raise PoisonEvent("truncated message indexes")
+            byte = raw[position]
+            position += 1
+            result |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return (result >> 1) ^ -(result & 1)
+            shift += 7
+
+    count = varint()
+    if count == 0:
+        return [0], position
+    if count < 0 or count > 32:
+        raise PoisonEvent("malformed message indexes")
+    return [varint() for _ in range(count)], position
+
+
+class _TextCodec:
+    def encode(self, value: str) -> bytes:
+        return value.encode()
+
+    def decode(self, data: bytes) -> str:
+        return data.decode()

@@ -1,0 +1,181 @@
+"""Units of work: a state change, the events it publishes and the offset it consumed, all or nothing.
+
+A unit of work collects store changes, outgoing records and (for an event handler) the consumed
+offset. On commit, the committer writes them in one Kafka transaction: changelog records, event
+records and `send_offsets_to_transaction`. Only after Kafka committed are the changes applied to the
+in-memory stores. A crash before that leaves neither the state nor the events visible anywhere
+(changelogs and consumers read with read_committed).
+
+Several units of work committing at the same moment share one Kafka transaction (group commit):
+Kafka allows one open transaction per producer, and batching keeps throughput up under load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+
+from services.runtime.store import Store, locked
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OutgoingRecord:
+    topic: str
+    key: bytes
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass
+class UnitOfWork:
+    changes: list[tuple[Store[Any], str, Any]] = field(default_factory=list)
+    records: list[OutgoingRecord] = field(default_factory=list)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    pending: dict[tuple[int, str], Any] = field(default_factory=dict)
+    locks: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    async def lock(self, *records: tuple[Store[Any], str]) -> None:
+        """Hold these records' locks until the unit's changes are applied. Name every record the unit
+        will change in one call: they are then taken in a fixed order, so units never deadlock."""
+        await self.locks.enter_async_context(locked(records))
+
+    def get(self, store: Store[Any], key: str) -> Any:
+        """A read that sees this unit's own uncommitted writes first."""
+        marker = (id(store), key)
+        return self.pending[marker] if marker in self.pending else store.get(key)
+
+    def put(self, store: Store[Any], key: str, value: Any) -> None:
+        self.changes.append((store, key, value))
+        self.pending[(id(store), key)] = value
+
+    def delete(self, store: Store[Any], key: str) -> None:
+        self.put(store, key, None)
+
+    def send(self, record: OutgoingRecord) -> None:
+        self.records.append(record)
+
+    def consumed(self, topic: str, partition: int, offset: int) -> None:
+        self.offsets[(topic, partition)] = max(self.offsets.get((topic, partition), -1), offset + 1)
+
+
+class TransactionAborted(Exception):
+    """Kafka refused or lost the transaction; nothing of the unit of work became visible."""
+
+
+class Committer:
+    """Owns the service's transactional producer and commits units of work in batches."""
+
+    def __init__(self, bootstrap: str, transactional_id: str, crash_before_commit: bool = False) -> None:
+        self.producer = Producer({
+            "bootstrap.servers": bootstrap,
+            "transactional.id": transactional_id,
+            "enable.idempotence": True,
+            "linger.ms": 2,
+            "transaction.timeout.ms": 60_000,
+        })
+        self._queue: asyncio.Queue[tuple[UnitOfWork, asyncio.Future[None]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._consumer_group_metadata: Any = None
+        # Test hook for the crash-between-change-and-publish test: die with the transaction open.
+        self._crash_before_commit = crash_before_commit
+
+    def init(self) -> None:
+        """Blocking. Fences any earlier instance with the same transactional id and aborts what it left open."""
+        self.producer.init_transactions(60)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="committer")
+
+    def attach_consumer(self, consumer_group_metadata: Any) -> None:
+        self._consumer_group_metadata = consumer_group_metadata
+
+    @contextlib.asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """Run a block as one unit of work; its locks (UnitOfWork.lock) are held until its changes are applied.
+
+        If the block raises, nothing is written. If Kafka refuses the transaction, TransactionAborted."""
+        work = UnitOfWork()
+        async with work.locks:
+            yield work
+            if work.changes or work.records or work.offsets:
+                await self.commit(work)
+
+    async def commit(self, work: UnitOfWork) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((work, done))
+        await done
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < 500:
+                batch.append(self._queue.get_nowait())
+            try:
+                await asyncio.to_thread(self._write, [work for work, _ in batch])
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(TransactionAborted(str(exc)))
+                continue
+            for work, done in batch:
+                for store, key, value in work.changes:
+                    store.apply(key, value)
+                if not done.done():
+                    done.set_result(None)
+
+    def _write(self, batch: list[UnitOfWork]) -> None:
+        producer = self.producer
+        producer.begin_transaction()
+        try:
+            offsets: dict[tuple[str, int], int] = {}
+            for work in batch:
+                for store, key, value in work.changes:
+                    producer.produce(store.topic, key=key.encode(),
+                                     value=None if value is None else store.codec.encode(value))
+                for record in work.records:
+                    producer.produce(record.topic, key=record.key, value=record.value, headers=record.headers)
+                for tp, offset in work.offsets.items():
+                    offsets[tp] = max(offsets.get(tp, -1), offset)
+            if offsets:
+                producer.send_offsets_to_transaction(
+                    [TopicPartition(t, p, o) for (t, p), o in offsets.items()], self._consumer_group_metadata, 30)
+            if self._crash_before_commit:
+                producer.flush(10)
+                os._exit(99)
+            self._commit_with_retries()
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.fatal():
+                # Fenced by a newer instance, or the producer is broken: this process must not go on.
+                log.critical("fatal Kafka producer error, exiting: %s", error.str())
+                os._exit(70)
+            with contextlib.suppress(KafkaException):
+                producer.abort_transaction(30)
+            raise
+
+    def _commit_with_retries(self, attempts: int = 3) -> None:
+        for attempt in range(attempts):
+            try:
+                self.producer.commit_transaction(30)
+                return
+            except KafkaException as exc:
+                if not exc.args[0].retriable() or attempt == attempts - 1:
+                    raise
+
+    async def close(self) -> None:
+        if self._task is not None:
+            while not self._queue.empty():
+                await asyncio.sleep(0.05)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await asyncio.to_thread(self.producer.flush, 10)
