@@ -1,0 +1,1 @@
+"""billing: invoices and credit notes of the orders, their numbering, tax rates and PDFs."""

@@ -1,0 +1,1 @@
+"""paying: payment intents, captures, refunds and voids of the orders' payments."""

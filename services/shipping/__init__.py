@@ -1,0 +1,1 @@
+"""shipping: carriers and their rates, shipments with labels and tracking numbers, carrier scans."""
