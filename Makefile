@@ -4,7 +4,7 @@ PY := .venv/bin/python
 BUF := .venv/bin/buf
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup gen up test lint breaking clean
+.PHONY: setup gen up test lint breaking gates clean
 
 .venv/.setup-done: pyproject.toml uv.lock tools/setup.sh tools/kafka/pom.xml
 	bash tools/setup.sh
@@ -18,8 +18,14 @@ gen: setup
 up: gen
 	$(PY) -m tools.up
 
-test: gen
+test: lint gates
 	$(PY) -m tools.testenv -- $(PY) -m pytest -n $(PYTEST_WORKERS) -q
+
+# The merge gate: stops at the first failing stage with what broke.
+gates: gen
+	@echo "gate 1/3: buf lint"; $(BUF) lint
+	@echo "gate 2/3: buf breaking against the last published schemas"; $(BUF) breaking --against registry/published/image.json
+	@echo "gate 3/3: registry compatibility of every event subject"; $(PY) -m registry check
 
 lint: gen
 	$(BUF) lint

@@ -46,11 +46,11 @@ log = logging.getLogger(__name__)
 Handler = Callable[["EventContext"], Awaitable[None]]
 
 
-def envelope_class(full_name: str) -> type[ProtoMessage]:
+def envelope_class(full_name: str) -> Any:
     """The generated class of an envelope named in the topic map ("ordering.v1.OrderEvent")."""
     package, name = full_name.rsplit(".", 1)
     module = importlib.import_module(f"{package}.events_pb2")
-    return getattr(module, name)  # type: ignore[no-any-return]
+    return getattr(module, name)
 
 
 class PoisonEvent(Exception):
@@ -73,16 +73,17 @@ class EventContext:
     event: Any  # the event message itself
     metadata: Any  # shop.common.v1.EventMetadata
 
-    def publish(self, topic: str, aggregate_id: str, **event: ProtoMessage) -> Any:
+    def publish(self, topic: str, aggregate_id: str, aggregate_version: int = 0, **event: ProtoMessage) -> Any:
         """Publish an event caused by this one: same correlation id, this event as its cause."""
         return self.bus.publish(self.work, topic, aggregate_id, correlation_id=self.metadata.correlation_id,
-                                causation_id=self.metadata.event_id, **event)
+                                causation_id=self.metadata.event_id, aggregate_version=aggregate_version, **event)
 
 
 class EventBus:
     def __init__(self, service: str, bootstrap: str, registry_url: str, *, instance: str = "0",
-                 crash_before_commit: bool = False) -> None:
+                 topics: dict[str, topic_map.Topic] | None = None, crash_before_commit: bool = False) -> None:
         self.service = service
+        self.topics = topics if topics is not None else topic_map.load()
         self.bootstrap = bootstrap
         self.registry = SchemaRegistryClient({"url": registry_url})
         self.committer = Committer(bootstrap, f"{service}-{instance}", crash_before_commit)
@@ -106,7 +107,7 @@ class EventBus:
         return store
 
     def on(self, topic: str, event: str, handler: Handler) -> None:
-        spec = topic_map.load()[topic]
+        spec = self.topics[topic]
         if event not in spec.consumers.get(self.service, ()):
             raise ValueError(f"the topic map does not list {self.service} as a consumer of {topic}/{event}")
         self._handlers[(topic, event)] = handler
@@ -125,7 +126,9 @@ class EventBus:
         count = await asyncio.to_thread(restore, self.bootstrap, self.stores)
         log.info("restored %d changelog records into %d stores", count, len(self.stores))
         self.restored = True
-        for topic in topic_map.produced_by(self.service):
+        for topic in self.topics.values():
+            if topic.producer != self.service:
+                continue
             await asyncio.to_thread(self._serializer(topic.name).__call__, envelope_class(topic.envelope)(),
                                     SerializationContext(topic.name, MessageField.VALUE))
         self.committer.start()
@@ -146,7 +149,7 @@ class EventBus:
         self.assigned = True
 
     def _ensure_topics(self, admin: AdminClient) -> None:
-        wanted = [t for t in topic_map.load().values()
+        wanted = [t for t in self.topics.values()
                   if t.producer == self.service or self.service in t.consumers]
         existing = set(admin.list_topics(timeout=10).topics)
         new = []
@@ -171,33 +174,34 @@ class EventBus:
 
     def _serializer(self, topic: str) -> ProtobufSerializer:
         if topic not in self._serializers:
-            envelope = envelope_class(topic_map.load()[topic].envelope)
+            envelope = envelope_class(self.topics[topic].envelope)
             self._serializers[topic] = ProtobufSerializer(
                 envelope, self.registry, {"auto.register.schemas": False, "use.deprecated.format": False})
         return self._serializers[topic]
 
     def envelope(self, topic: str, aggregate_id: str, *, correlation_id: str = "", causation_id: str = "",
-                 **event: ProtoMessage) -> Any:
+                 aggregate_version: int = 0, **event: ProtoMessage) -> Any:
         """Build the topic's envelope around one event, with fresh metadata."""
-        spec = topic_map.load()[topic]
+        spec = self.topics[topic]
         if len(event) != 1 or next(iter(event)) not in spec.events:
             raise ValueError(f"{topic} carries one of {', '.join(spec.events)}; got {', '.join(event)}")
         occurred_at = Timestamp()
         occurred_at.FromDatetime(datetime.datetime.now(datetime.UTC))
-        envelope = envelope_class(spec.envelope)(**event)
+        envelope: Any = envelope_class(spec.envelope)(**event)
         envelope.metadata.event_id = str(uuid.uuid4())
         envelope.metadata.occurred_at.CopyFrom(occurred_at)
         envelope.metadata.aggregate_id = aggregate_id
         envelope.metadata.correlation_id = correlation_id or aggregate_id
         envelope.metadata.causation_id = causation_id
         envelope.metadata.producer = self.service
+        envelope.metadata.aggregate_version = aggregate_version
         return envelope
 
     def publish(self, work: UnitOfWork, topic: str, aggregate_id: str, *, correlation_id: str = "",
-                causation_id: str = "", **event: ProtoMessage) -> Any:
+                causation_id: str = "", aggregate_version: int = 0, **event: ProtoMessage) -> Any:
         """Add an event to the unit of work; it is sent when (and only if) the unit commits."""
         envelope = self.envelope(topic, aggregate_id, correlation_id=correlation_id, causation_id=causation_id,
-                                 **event)
+                                 aggregate_version=aggregate_version, **event)
         value = self._serializer(topic)(envelope, SerializationContext(topic, MessageField.VALUE))
         work.send(OutgoingRecord(topic, aggregate_id.encode(), value))
         return envelope
@@ -256,14 +260,14 @@ class EventBus:
         raw = message.value()
         if not raw:
             raise PoisonEvent("empty value")
-        spec = topic_map.load()[topic]
+        spec = self.topics[topic]
         writer = self._writer_type(raw)
         if writer != spec.envelope:
             raise PoisonEvent(f"{topic} carries {spec.envelope}, but this event was written as {writer}")
         if topic not in self._deserializers:
             self._deserializers[topic] = ProtobufDeserializer(
                 envelope_class(spec.envelope), {"use.deprecated.format": False}, self.registry)
-        envelope = self._deserializers[topic](raw, SerializationContext(topic, MessageField.VALUE))
+        envelope: Any = self._deserializers[topic](raw, SerializationContext(topic, MessageField.VALUE))
         if envelope.WhichOneof("event") is None:
             raise PoisonEvent("the envelope holds no event this version of the schema knows")
         return envelope
@@ -290,7 +294,7 @@ class EventBus:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         assert topic is not None and partition is not None and offset is not None
         log.error("event %s[%d]@%d sent to %s.dlq (%s): %s", topic, partition, offset, topic, stage, exc)
-        headers = [
+        headers: list[tuple[str, str | bytes | None]] = [
             ("dlq.stage", stage.encode()),
             ("dlq.error", str(exc)[:2000].encode()),
             ("dlq.error.class", type(exc).__name__.encode()),

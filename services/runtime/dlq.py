@@ -47,7 +47,8 @@ def read_all(bootstrap: str, dlq_topic: str) -> list[DeadLetter]:
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:
                     at_end.add(message.partition())  # type: ignore[arg-type]
                 elif error is None:
-                    headers = {k: (v or b"").decode(errors="replace") for k, v in message.headers() or []}
+                    raw_headers: list[tuple[str, bytes | None]] = message.headers() or []  # type: ignore[assignment]
+                    headers = {k: (v or b"").decode(errors="replace") for k, v in raw_headers}
                     letters.append(DeadLetter(message.offset(), message.key(), message.value(), headers))  # type: ignore[arg-type]
         return letters
     finally:

@@ -33,7 +33,13 @@ class Topic:
 
 
 @functools.cache
-def load(path: Path = TOPICS_FILE) -> dict[str, Topic]:
+def load() -> dict[str, Topic]:
+    """The repository's topic map, read once per process."""
+    return read(TOPICS_FILE)
+
+
+def read(path: Path) -> dict[str, Topic]:
+    """A topic map file (the repository's, or a copy in a test or the publish workflow's tree)."""
     raw = yaml.safe_load(path.read_text())["topics"]
     return {
         name: Topic(

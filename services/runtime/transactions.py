@@ -32,7 +32,7 @@ class OutgoingRecord:
     topic: str
     key: bytes
     value: bytes | None
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    headers: list[tuple[str, str | bytes | None]] = field(default_factory=list)
 
 
 @dataclass

@@ -17,9 +17,12 @@ MONEY = Path("schemas/shop/common/v1/money.proto")
 
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
-    """A copy of the module plus an image of it as it is now (the 'last published' snapshot)."""
+    """A copy of the module plus an image of it as it is now (the 'last published' snapshot).
+    The snapshot has one extra message that nothing references, so removing it still compiles."""
     shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
     shutil.copy(ROOT / "buf.yaml", tmp_path / "buf.yaml")
+    with open(tmp_path / MONEY, "a") as money:
+        money.write("\n// Kept only by this test.\nmessage Voucher {\n  string code = 1;\n}\n")
     subprocess.run([BUF, "build", "-o", "before.json"], cwd=tmp_path, check=True)
     return tmp_path
 
@@ -40,7 +43,7 @@ def _edit(repo: Path, old: str, new: str) -> None:
     (r"int64 amount_minor = 1;", "string amount_minor = 1;", 'changed type from "int64" to "string"'),
     (r"string currency = 2;", "string currency = 3;", "deleted"),
     (r"  // ISO 4217 code, upper case \(\"EUR\"\).\n  string currency = 2;\n", "", 'field "2" with name "currency"'),
-    (r"message Money \{", "message Cash {", 'Previously present message "Money" was deleted'),
+    (r"message Voucher \{\n  string code = 1;\n\}", "", 'Previously present message "Voucher" was deleted'),
 ], ids=["type-changed", "renumbered", "field-removed", "message-removed"])
 def test_breaking_edit_is_refused(repo_copy: Path, old: str, new: str, expected: str) -> None:
     _edit(repo_copy, old, new)

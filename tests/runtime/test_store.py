@@ -80,7 +80,7 @@ def _read(bootstrap: str, topic: str, isolation: str) -> list[bytes | None]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader", "enable.partition.eof": True,
                          "isolation.level": isolation, "enable.auto.commit": False})
     consumer.assign([TopicPartition(topic, 0, 0)])
-    values = []
+    values: list[bytes | None] = []
     try:
         while True:
             message = consumer.poll(10)

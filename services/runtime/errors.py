@@ -1,0 +1,46 @@
+"""Errors a domain raises when the caller can act on them; the server turns each into its gRPC status.
+
+A domain stays free of gRPC: it raises `NotFound("no product 'sku-1'")`, and the runtime's interceptor
+answers NOT_FOUND with that message. Anything else a handler raises becomes INTERNAL with a generic
+message, the traceback going to the log only.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import grpc
+
+
+class DomainError(Exception):
+    """Base of the errors below; `message` is shown to the caller, so it must make sense to a person."""
+
+    code: ClassVar[grpc.StatusCode] = grpc.StatusCode.UNKNOWN
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(DomainError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFound(DomainError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExists(DomainError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class FailedPrecondition(DomainError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class PermissionDenied(DomainError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class Unauthenticated(DomainError):
+    code = grpc.StatusCode.UNAUTHENTICATED

@@ -1,0 +1,96 @@
+"""What happens around every call a service answers: one JSON log line, errors turned into statuses,
+the caller's deadline and correlation id kept for the calls this one makes (see clients.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any
+
+import grpc
+
+from services.runtime.errors import DomainError
+
+CORRELATION_HEADER = "x-correlation-id"
+INTERNAL_ERROR_MESSAGE = "internal error; the service logged the details under correlation id {}"
+# A callee that is down or too slow makes this call fail the same way: the caller may retry later.
+PASSED_ON_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+# Set for the duration of each call (grpc.aio runs every call in a task of its own, so they never leak
+# from one call to another) and read by the clients the handler uses, and by the event bus.
+correlation_id: ContextVar[str] = ContextVar("correlation_id", default="")
+call_deadline: ContextVar[float | None] = ContextVar("call_deadline", default=None)  # time.monotonic()
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("rpc")
+
+Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+class CallInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps the handler of each unary method once, the first time the method is called."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method
+        if (wrapped := self._wrapped.get(method)) is not None:
+            return wrapped
+        handler = await continuation(handler_call_details)
+        # The platform's APIs are unary; health's Watch and reflection's stream pass through untouched.
+        if handler is None or handler.unary_unary is None:
+            return handler
+        wrapped = handler._replace(unary_unary=_observed(method, handler.unary_unary))
+        self._wrapped[method] = wrapped
+        return wrapped
+
+
+def _observed(method: str, behaviour: Behaviour) -> Behaviour:
+    async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started = time.perf_counter()
+        metadata = context.invocation_metadata() or ()
+        cid = next((value for key, value in metadata if key == CORRELATION_HEADER), "") or uuid.uuid4().hex
+        correlation_id.set(cid)
+        remaining = context.time_remaining()
+        call_deadline.set(None if remaining is None else time.monotonic() + remaining)
+        outcome = grpc.StatusCode.OK  # what to log when no status was set on the context
+        try:
+            return await behaviour(request, context)
+        except DomainError as exc:
+            await context.abort(exc.code, exc.message)
+        except grpc.aio.AbortError:
+            raise  # the handler aborted with a status of its own
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in PASSED_ON_CODES:
+                await _abort_internal(context, method, cid)
+            await context.abort(exc.code(), exc.details())
+        except asyncio.CancelledError:
+            # gRPC cancels the handler when the caller's deadline passes or the caller goes away.
+            expired = remaining is not None and context.time_remaining() <= 0
+            outcome = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
+            raise
+        except Exception:
+            await _abort_internal(context, method, cid)
+        finally:
+            code = context.code() or outcome
+            access_log.info("rpc", extra={
+                "method": method, "code": code.name, "correlation_id": cid,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            })
+
+    return observed
+
+
+async def _abort_internal(context: grpc.aio.ServicerContext, method: str, cid: str) -> None:
+    """Log the traceback here and answer INTERNAL with a generic message: the caller never sees a stack trace."""
+    log.exception("unexpected error in %s", method, extra={"correlation_id": cid})
+    await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE.format(cid))

@@ -1,0 +1,183 @@
+"""The gRPC server every service runs: truthful health, reflection, interceptors, graceful shutdown.
+
+A service's entry point (`bus.ready` stands for the bus's own check: store restored, partitions held):
+
+    async def main() -> None:
+        settings = ServiceSettings.load("carting", calls=["cataloging"])
+        catalog = CatalogServiceStub(channel_to("cataloging", settings.address("cataloging")))
+        bus = EventBus("carting", settings.kafka_bootstrap, settings.schema_registry_url)
+        starting = asyncio.create_task(bus.start())  # restores while the server answers NOT_SERVING
+        await run_service(
+            settings,
+            servicers=[(add_CartServiceServicer_to_server, CartServicer(bus, catalog))],
+            readiness=[*infrastructure_checks(settings), bus.ready],
+            on_shutdown=[bus.stop],
+        )
+
+    asyncio.run(main())
+
+Health answers NOT_SERVING until every readiness check passes, and goes back to NOT_SERVING when
+one stops passing (checks run every READINESS_INTERVAL_SECONDS). On SIGTERM or SIGINT health goes
+NOT_SERVING, the server takes no new calls, calls under way get the grace period to finish, then the
+shutdown hooks run in order and run_service returns, so the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+import grpc
+import httpx
+from confluent_kafka.admin import AdminClient
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer  # the asyncio servicer grpc_health ships
+from grpc_reflection.v1alpha import reflection
+from pythonjsonlogger.json import JsonFormatter
+
+from services.runtime.clients import close_channels
+from services.runtime.config import ServiceSettings
+from services.runtime.interceptors import CallInterceptor
+from tools.processes import fail
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+ShutdownHook = Callable[[], Awaitable[Any]]
+AddServicer = Callable[[Any, Any], None]  # the generated add_XServicer_to_server
+
+READINESS_INTERVAL_SECONDS = 2.0
+CHECK_TIMEOUT_SECONDS = 2.0  # a check that takes longer has failed
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+log = logging.getLogger(__name__)
+
+
+async def run_service(
+    settings: ServiceSettings,
+    servicers: Iterable[tuple[AddServicer, object]],
+    readiness: Sequence[ReadinessCheck] = (),
+    on_shutdown: Sequence[ShutdownHook] = (),
+) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully and return."""
+    configure_logging(settings)
+    # No SO_REUSEPORT: a second process on a port already taken must fail, not share the port.
+    server = grpc.aio.server(interceptors=[CallInterceptor()], options=[("grpc.so_reuseport", 0)])
+    registered = _ServiceNameRecorder(server)
+    for add_servicer, servicer in servicers:
+        add_servicer(servicer, registered)
+    services = list(registered.names)
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    for service in ("", *services):
+        await health.set(service, NOT_SERVING)
+    health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    reflection.enable_server_reflection([*services, health_name, reflection.SERVICE_NAME], server)
+    try:
+        server.add_insecure_port(f"0.0.0.0:{settings.port}")
+    except RuntimeError:
+        fail(f"{settings.service}: cannot listen on port {settings.port} (in use?); "
+             f"set {settings.service.upper()}_PORT to a free port")
+
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    await server.start()
+    log.info("listening", extra={"port": settings.port, "services": services})
+    health_keeper = asyncio.create_task(_keep_health_true(health, services, readiness))
+
+    await stop.wait()
+    log.info("stopping", extra={"grace_seconds": settings.shutdown_grace_seconds})
+    health_keeper.cancel()
+    await health.enter_graceful_shutdown()
+    await server.stop(settings.shutdown_grace_seconds)
+    for hook in on_shutdown:
+        try:
+            await hook()
+        except Exception:
+            log.exception("shutdown hook %s failed", getattr(hook, "__qualname__", hook))
+    await close_channels()
+    log.info("stopped")
+
+
+def configure_logging(settings: ServiceSettings) -> None:
+    """One JSON object a line on stderr, for the runtime's lines and the service's own alike."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter(
+        "{levelname}{name}{message}", style="{", timestamp="time", static_fields={"service": settings.service},
+        rename_fields={"levelname": "level", "name": "logger"}))
+    logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
+
+
+def infrastructure_checks(settings: ServiceSettings) -> list[ReadinessCheck]:
+    """The checks every service that uses events needs: Kafka and the Schema Registry answer."""
+    return [kafka_reachable(settings.kafka_bootstrap), registry_reachable(settings.schema_registry_url)]
+
+
+def kafka_reachable(bootstrap: str) -> ReadinessCheck:
+    admin = AdminClient({
+        "bootstrap.servers": bootstrap,
+        "reconnect.backoff.max.ms": 1000,  # notice a restarted broker within a second, not librdkafka's 10
+        "log_level": 0,  # the health line says Kafka is gone; librdkafka would add one a reconnection
+    })
+
+    async def kafka_answers() -> bool:
+        await asyncio.to_thread(admin.list_topics, timeout=1.0)  # raises when no broker answers
+        return True
+
+    return kafka_answers
+
+
+def registry_reachable(url: str) -> ReadinessCheck:
+    client = httpx.AsyncClient(base_url=url, timeout=1.0)
+
+    async def registry_answers() -> bool:
+        return (await client.get("/subjects")).is_success
+
+    return registry_answers
+
+
+async def _keep_health_true(health: HealthServicer, services: list[str], checks: Sequence[ReadinessCheck]) -> None:
+    serving: bool | None = None
+    while True:
+        reasons = await asyncio.gather(*(_why_failing(check) for check in checks))
+        failing = {_name(check): why for check, why in zip(checks, reasons, strict=True) if why}
+        if serving != (now_serving := not failing):
+            serving = now_serving
+            log.log(logging.INFO if serving else logging.WARNING, "health",
+                    extra={"status": "SERVING" if serving else "NOT_SERVING", "failing": failing})
+            for service in ("", *services):
+                await health.set(service, SERVING if serving else NOT_SERVING)
+        await asyncio.sleep(READINESS_INTERVAL_SECONDS)
+
+
+async def _why_failing(check: ReadinessCheck) -> str | None:
+    """None when the check passes; otherwise what it said, for the health log line."""
+    try:
+        passed = await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:  # a check that raises or times out has failed
+        return f"{type(exc).__name__}: {exc}"
+    return None if passed else "not yet"
+
+
+def _name(check: ReadinessCheck) -> str:
+    return str(getattr(check, "__qualname__", check)).replace(".<locals>", "")
+
+
+class _ServiceNameRecorder:
+    """Stands in for the server while add_XServicer_to_server runs: passes the handlers on and notes
+    the service names, which health reports on and reflection lists."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self.server = server
+        self.names: dict[str, None] = {}  # a dict keeps the order of registration
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self.names.update(dict.fromkeys(handler.service_name() for handler in handlers))
+        self.server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        self.names[service] = None
+        self.server.add_registered_method_handlers(service, handlers)
