@@ -18,6 +18,7 @@ import asyncio
 import base64
 import contextlib
 import datetime
+import functools
 import importlib
 import logging
 import traceback
@@ -25,11 +26,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import grpc
+import httpx
 from confluent_kafka import Consumer, KafkaException, Message
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2
@@ -39,11 +43,12 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from services.runtime import errors, topic_map
 from services.runtime.store import Store, ensure_changelog_topics, restore
-from services.runtime.transactions import Committer, OutgoingRecord, UnitOfWork
+from services.runtime.transactions import Committer, OutgoingRecord, TransactionAborted, UnitOfWork
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[["EventContext"], Awaitable[None]]
+T = TypeVar("T")
 
 
 def envelope_class(full_name: str) -> Any:
@@ -57,9 +62,25 @@ class PoisonEvent(Exception):
     """An event that can never be handled: it goes to the dead-letter topic at once."""
 
 
-def is_transient(exc: BaseException) -> bool:
-    # Domain refusals and poison are final; anything else (a timeout, a callee down) may pass later.
-    return not isinstance(exc, errors.DomainError | PoisonEvent)
+class Stopping(Exception):
+    """The service is shutting down while an outage lasts: the event stays uncommitted for next time."""
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Kafka, the registry or a called service is unreachable or refused for now: wait, don't park."""
+    if isinstance(exc, TransactionAborted | KafkaException | httpx.TransportError):
+        return True
+    if isinstance(exc, SchemaRegistryError):
+        return exc.http_status_code is None or exc.http_status_code >= 500
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    return False
+
+
+def is_worth_retrying(exc: BaseException) -> bool:
+    # A handler's unexpected error may pass on a second try; domain refusals and poison never will,
+    # and outages are waited out by the caller without using up attempts.
+    return not isinstance(exc, errors.DomainError | PoisonEvent) and not is_outage(exc)
 
 
 @dataclass
@@ -132,18 +153,28 @@ class EventBus:
             await asyncio.to_thread(self._serializer(topic.name).__call__, envelope_class(topic.envelope)(),
                                     SerializationContext(topic.name, MessageField.VALUE))
         self.committer.start()
+        self._start_consuming()
+
+    def _start_consuming(self) -> None:
         topics = sorted({topic for topic, _ in self._handlers})
         if topics:
             self._consumer = Consumer({
                 "bootstrap.servers": self.bootstrap, "group.id": self.service,
+                # Static membership: a restarted instance (even after kill -9) takes its partitions
+                # back at once instead of waiting for the dead member's session to time out.
+                "group.instance.id": self.committer.transactional_id,
                 "isolation.level": "read_committed", "enable.auto.commit": False,
                 "auto.offset.reset": "earliest", "partition.assignment.strategy": "cooperative-sticky",
             })
-            self.committer.attach_consumer(self._consumer.consumer_group_metadata())
+            self.committer.attach_consumer(self._consumer.consumer_group_metadata)
             self._consumer.subscribe(topics, on_assign=self._on_assign)
             self._consume_task = asyncio.create_task(self._consume(), name="consumer")
         else:
             self.assigned = True
+
+    async def ready(self) -> bool:
+        """A readiness check: the stores are rebuilt and the consumer group gave us our partitions."""
+        return self.restored and self.assigned
 
     def _on_assign(self, _consumer: Consumer, partitions: list[Any]) -> None:
         self.assigned = True
@@ -226,35 +257,63 @@ class EventBus:
 
     async def _handle_in_order(self, messages: list[Message]) -> None:
         for message in messages:
-            await self.handle_message(message)
+            try:
+                await self.handle_message(message)
+            except Stopping:
+                return  # uncommitted: the next instance takes this event again
 
     async def handle_message(self, message: Message) -> None:
+        """Handle one event, exactly once in effect. Poison and handler bugs go to the DLQ; outages of
+        Kafka, the registry or a called service are waited out (the partition pauses), never parked."""
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         assert topic is not None and partition is not None and offset is not None
         try:
-            envelope = self._decode(topic, message)
+            envelope = await self._keep_trying(lambda: asyncio.to_thread(self._decode, topic, message))
         except Exception as exc:
-            await self._dead_letter(message, "decode", exc)
+            await self._keep_trying(functools.partial(self._dead_letter, message, "decode", exc))
             return
         name = envelope.WhichOneof("event")
         handler = self._handlers.get((topic, name))
         event_id = envelope.metadata.event_id
         if handler is None or not event_id or event_id in self.processed:
-            async with self.unit_of_work() as work:  # not ours, or seen before: just move past it
-                work.consumed(topic, partition, offset)
+            await self._keep_trying(functools.partial(self._move_past, topic, partition, offset))  # not ours, or seen
             return
-        try:
+
+        async def run_handler() -> None:
             async for attempt in AsyncRetrying(stop=stop_after_attempt(5), reraise=True,
                                                wait=wait_exponential(multiplier=0.1, max=3),
-                                               retry=retry_if_exception(is_transient)):
+                                               retry=retry_if_exception(is_worth_retrying)):
                 with attempt:
                     async with self.unit_of_work() as work:
                         work.consumed(topic, partition, offset)
                         work.put(self.processed, event_id, f"{topic}:{partition}:{offset}")
                         await handler(EventContext(self, work, topic, name, getattr(envelope, name),
                                                    envelope.metadata))
+
+        try:
+            await self._keep_trying(run_handler)
         except Exception as exc:
-            await self._dead_letter(message, "handle", exc)
+            await self._keep_trying(functools.partial(self._dead_letter, message, "handle", exc))
+
+    async def _move_past(self, topic: str, partition: int, offset: int) -> None:
+        async with self.unit_of_work() as work:
+            work.consumed(topic, partition, offset)
+
+    async def _keep_trying(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Run a step until it gets past outages (Kafka, registry, a called service), with backoff.
+        Any other exception is the step's own answer and goes to the caller; so does stopping."""
+        delay = 0.2
+        while True:
+            try:
+                return await step()
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                if self._stopping.is_set():
+                    raise Stopping from exc
+                log.warning("outage, retrying in %.1fs: %s", delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def _decode(self, topic: str, message: Message) -> Any:
         raw = message.value()
@@ -280,7 +339,12 @@ class EventBus:
         indexes, _ = _read_message_indexes(raw, 5)
         cache_key = (schema_id, tuple(indexes))
         if cache_key not in self._writer_types:
-            schema = self.registry.get_schema(schema_id, fmt="serialized")  # raises for an unknown id
+            try:
+                schema = self.registry.get_schema(schema_id, fmt="serialized")
+            except SchemaRegistryError as exc:
+                if exc.http_status_code == 404:
+                    raise PoisonEvent(f"schema id {schema_id} is unknown to the registry") from exc
+                raise
             file = descriptor_pb2.FileDescriptorProto.FromString(base64.b64decode(schema.schema_str or ""))
             message_type = file.message_type[indexes[0]]
             names = [message_type.name]

@@ -37,7 +37,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer  # the asyncio servicer grpc_health ships
 from grpc_reflection.v1alpha import reflection
 from pythonjsonlogger.json import JsonFormatter
+from tenacity import AsyncRetrying, wait_exponential
 
+from services.runtime.bus import EventBus
 from services.runtime.clients import close_channels
 from services.runtime.config import ServiceSettings
 from services.runtime.interceptors import CallInterceptor
@@ -60,9 +62,17 @@ async def run_service(
     servicers: Iterable[tuple[AddServicer, object]],
     readiness: Sequence[ReadinessCheck] = (),
     on_shutdown: Sequence[ShutdownHook] = (),
+    bus: EventBus | None = None,
 ) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully and return."""
+    """Serve until SIGTERM or SIGINT, then shut down gracefully and return.
+
+    With a bus, the server answers (NOT_SERVING) while the bus restores its stores and joins its
+    consumer group in the background; it is SERVING once that is done and Kafka and the registry
+    answer. At shutdown the bus finishes the events in hand and commits before the other hooks."""
     configure_logging(settings)
+    if bus is not None:
+        readiness = [*infrastructure_checks(settings), bus.ready, *readiness]
+        on_shutdown = [bus.stop, *on_shutdown]
     # No SO_REUSEPORT: a second process on a port already taken must fail, not share the port.
     server = grpc.aio.server(interceptors=[CallInterceptor()], options=[("grpc.so_reuseport", 0)])
     registered = _ServiceNameRecorder(server)
@@ -87,8 +97,11 @@ async def run_service(
     await server.start()
     log.info("listening", extra={"port": settings.port, "services": services})
     health_keeper = asyncio.create_task(_keep_health_true(health, services, readiness))
+    bus_start = asyncio.create_task(_start_bus(bus)) if bus is not None else None
 
     await stop.wait()
+    if bus_start is not None and not bus_start.done():
+        bus_start.cancel()
     log.info("stopping", extra={"grace_seconds": settings.shutdown_grace_seconds})
     health_keeper.cancel()
     await health.enter_graceful_shutdown()
@@ -100,6 +113,17 @@ async def run_service(
             log.exception("shutdown hook %s failed", getattr(hook, "__qualname__", hook))
     await close_channels()
     log.info("stopped")
+
+
+async def _start_bus(bus: EventBus) -> None:
+    """Start the bus, retrying while Kafka or the registry is not there yet (health says NOT_SERVING
+    meanwhile). A schema the registry does not know is retried too: publishing it is a deploy step."""
+    async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.5, max=10),
+                                       before_sleep=lambda state: log.warning(
+                                           "bus start failed, retrying",
+                                           extra={"error": str(state.outcome.exception()) if state.outcome else ""})):
+        with attempt:
+            await bus.start()
 
 
 def configure_logging(settings: ServiceSettings) -> None:

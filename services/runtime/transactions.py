@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,7 @@ class Committer:
     """Owns the service's transactional producer and commits units of work in batches."""
 
     def __init__(self, bootstrap: str, transactional_id: str, crash_before_commit: bool = False) -> None:
+        self.transactional_id = transactional_id
         self.producer = Producer({
             "bootstrap.servers": bootstrap,
             "transactional.id": transactional_id,
@@ -84,7 +85,7 @@ class Committer:
         })
         self._queue: asyncio.Queue[tuple[UnitOfWork, asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._consumer_group_metadata: Any = None
+        self._group_metadata: Callable[[], Any] = lambda: None
         # Test hook for the crash-between-change-and-publish test: die with the transaction open.
         self._crash_before_commit = crash_before_commit
 
@@ -93,10 +94,13 @@ class Committer:
         self.producer.init_transactions(60)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="committer")
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="committer")
 
-    def attach_consumer(self, consumer_group_metadata: Any) -> None:
-        self._consumer_group_metadata = consumer_group_metadata
+    def attach_consumer(self, group_metadata: Callable[[], Any]) -> None:
+        """How to get the consumer's group metadata; asked at each commit, since it changes with
+        every rebalance and a stale one gets the offsets refused."""
+        self._group_metadata = group_metadata
 
     @contextlib.asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
@@ -147,7 +151,7 @@ class Committer:
                     offsets[tp] = max(offsets.get(tp, -1), offset)
             if offsets:
                 producer.send_offsets_to_transaction(
-                    [TopicPartition(t, p, o) for (t, p), o in offsets.items()], self._consumer_group_metadata, 30)
+                    [TopicPartition(t, p, o) for (t, p), o in offsets.items()], self._group_metadata(), 30)
             if self._crash_before_commit:
                 producer.flush(10)
                 os._exit(99)
