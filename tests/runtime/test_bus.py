@@ -108,7 +108,7 @@ def _all_values(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
             assert message is not None
             error = message.error()
             if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                ended.add(message.partition())
+                ended.add(message.partition())  # type: ignore[arg-type]
             elif error is None:
                 records.append((message.key(), message.value()))  # type: ignore[arg-type]
     finally:
