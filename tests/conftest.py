@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.platform import Platform
 from tools.kafka import KafkaBroker
 from tools.processes import free_port, stop
 
@@ -47,3 +49,14 @@ def schema_registry_url(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathF
 def unique_name() -> str:
     """A name no other test (or xdist worker) uses: for topics, groups and subjects."""
     return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def platform(tmp_path: Path, kafka_bootstrap: str, schema_registry_url: str,
+                   unique_name: str) -> AsyncIterator[Platform]:
+    """Real service processes in a namespace of this test's own (see tests/platform.py)."""
+    running = Platform(tmp_path, kafka_bootstrap, schema_registry_url, unique_name)
+    try:
+        yield running
+    finally:
+        await running.close()

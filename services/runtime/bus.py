@@ -101,16 +101,21 @@ class EventContext:
 
 
 class EventBus:
-    def __init__(self, service: str, bootstrap: str, registry_url: str, *, instance: str = "0",
+    def __init__(self, service: str, bootstrap: str, registry_url: str, *, namespace: str = "", instance: str = "0",
                  topics: dict[str, topic_map.Topic] | None = None, crash_before_commit: bool = False) -> None:
+        """`topics` is keyed by the names the code uses; with a namespace, every topic, changelog,
+        consumer group and transactional id on Kafka is prefixed `<namespace>.` (see topic_map)."""
         self.service = service
-        self.topics = topics if topics is not None else topic_map.load()
+        self.topics = topic_map.in_namespace(topics if topics is not None else topic_map.load(), namespace)
+        self._by_kafka_name = {topic.name: topic for topic in self.topics.values()}
+        self.kafka_id = f"{namespace}.{service}" if namespace else service
         self.bootstrap = bootstrap
         self.registry = SchemaRegistryClient({"url": registry_url})
-        self.committer = Committer(bootstrap, f"{service}-{instance}", crash_before_commit)
+        self.committer = Committer(bootstrap, f"{self.kafka_id}-{instance}", crash_before_commit)
         self.stores: list[Store[Any]] = []
         self.processed: Store[str] = self.store("processed-events", _TextCodec())
         self._handlers: dict[tuple[str, str], Handler] = {}
+        self._startup_steps: list[Callable[[], None]] = []
         self._serializers: dict[str, ProtobufSerializer] = {}
         self._deserializers: dict[str, ProtobufDeserializer] = {}
         self._writer_types: dict[tuple[int, tuple[int, ...]], str] = {}
@@ -123,7 +128,7 @@ class EventBus:
     # --- wiring -------------------------------------------------------------------------------
 
     def store(self, name: str, codec: Any) -> Store[Any]:
-        store: Store[Any] = Store(self.service, name, codec)
+        store: Store[Any] = Store(self.kafka_id, name, codec)
         self.stores.append(store)
         return store
 
@@ -131,7 +136,11 @@ class EventBus:
         spec = self.topics[topic]
         if event not in spec.consumers.get(self.service, ()):
             raise ValueError(f"the topic map does not list {self.service} as a consumer of {topic}/{event}")
-        self._handlers[(topic, event)] = handler
+        self._handlers[(spec.name, event)] = handler
+
+    def on_start(self, step: Callable[[], None]) -> None:
+        """A blocking step to run (in a thread) after the stores are restored, before the bus is ready."""
+        self._startup_steps.append(step)
 
     def unit_of_work(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
         return self.committer.unit_of_work()
@@ -146,11 +155,13 @@ class EventBus:
         await asyncio.to_thread(self.committer.init)
         count = await asyncio.to_thread(restore, self.bootstrap, self.stores)
         log.info("restored %d changelog records into %d stores", count, len(self.stores))
+        for step in self._startup_steps:
+            await asyncio.to_thread(step)
         self.restored = True
         for topic in self.topics.values():
             if topic.producer != self.service:
                 continue
-            await asyncio.to_thread(self._serializer(topic.name).__call__, envelope_class(topic.envelope)(),
+            await asyncio.to_thread(self._serializer(topic).__call__, envelope_class(topic.envelope)(),
                                     SerializationContext(topic.name, MessageField.VALUE))
         self.committer.start()
         self._start_consuming()
@@ -159,7 +170,7 @@ class EventBus:
         topics = sorted({topic for topic, _ in self._handlers})
         if topics:
             self._consumer = Consumer({
-                "bootstrap.servers": self.bootstrap, "group.id": self.service,
+                "bootstrap.servers": self.bootstrap, "group.id": self.kafka_id,
                 # Static membership: a restarted instance (even after kill -9) takes its partitions
                 # back at once instead of waiting for the dead member's session to time out.
                 "group.instance.id": self.committer.transactional_id,
@@ -203,12 +214,12 @@ class EventBus:
 
     # --- publishing ---------------------------------------------------------------------------
 
-    def _serializer(self, topic: str) -> ProtobufSerializer:
-        if topic not in self._serializers:
-            envelope = envelope_class(self.topics[topic].envelope)
-            self._serializers[topic] = ProtobufSerializer(
-                envelope, self.registry, {"auto.register.schemas": False, "use.deprecated.format": False})
-        return self._serializers[topic]
+    def _serializer(self, topic: topic_map.Topic) -> ProtobufSerializer:
+        if topic.name not in self._serializers:
+            self._serializers[topic.name] = ProtobufSerializer(
+                envelope_class(topic.envelope), self.registry,
+                {"auto.register.schemas": False, "use.deprecated.format": False})
+        return self._serializers[topic.name]
 
     def envelope(self, topic: str, aggregate_id: str, *, correlation_id: str = "", causation_id: str = "",
                  aggregate_version: int = 0, **event: ProtoMessage) -> Any:
@@ -233,8 +244,9 @@ class EventBus:
         """Add an event to the unit of work; it is sent when (and only if) the unit commits."""
         envelope = self.envelope(topic, aggregate_id, correlation_id=correlation_id, causation_id=causation_id,
                                  aggregate_version=aggregate_version, **event)
-        value = self._serializer(topic)(envelope, SerializationContext(topic, MessageField.VALUE))
-        work.send(OutgoingRecord(topic, aggregate_id.encode(), value))
+        spec = self.topics[topic]
+        value = self._serializer(spec)(envelope, SerializationContext(spec.name, MessageField.VALUE))
+        work.send(OutgoingRecord(spec.name, aggregate_id.encode(), value))
         return envelope
 
     # --- consuming ----------------------------------------------------------------------------
@@ -315,11 +327,17 @@ class EventBus:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
+    def decode(self, message: Message) -> Any:
+        """The envelope of a record of one of the bus's topics; PoisonEvent if it cannot be one."""
+        topic = message.topic()
+        assert topic is not None
+        return self._decode(topic, message)
+
     def _decode(self, topic: str, message: Message) -> Any:
         raw = message.value()
         if not raw:
             raise PoisonEvent("empty value")
-        spec = self.topics[topic]
+        spec = self._by_kafka_name[topic]
         writer = self._writer_type(raw)
         if writer != spec.envelope:
             raise PoisonEvent(f"{topic} carries {spec.envelope}, but this event was written as {writer}")
@@ -366,7 +384,7 @@ class EventBus:
             ("dlq.original.topic", topic.encode()),
             ("dlq.original.partition", str(partition).encode()),
             ("dlq.original.offset", str(offset).encode()),
-            ("dlq.consumer.group", self.service.encode()),
+            ("dlq.consumer.group", self.kafka_id.encode()),
             ("dlq.failed.at", datetime.datetime.now(datetime.UTC).isoformat().encode()),
         ]
         async with self.unit_of_work() as work:

@@ -69,6 +69,10 @@ class ServiceSettings(BaseSettings):
     # How long in-flight calls may run on after SIGTERM before they are cancelled.
     shutdown_grace_seconds: float = Field(10.0, gt=0, description="a number of seconds > 0")
     log_level: LogLevel = "INFO"
+    # Prefix of every topic, consumer group and changelog on Kafka: lets copies of the platform
+    # (parallel test runs) share one broker. Empty in a real deployment.
+    namespace: str = Field("", validation_alias="SHOP_NAMESPACE", pattern=r"^[a-z0-9-]*$",
+                           description="lower-case letters, digits and dashes")
 
     @classmethod
     def load(cls, service: str, calls: Iterable[str] = ()) -> Self:

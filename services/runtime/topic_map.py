@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,9 +53,9 @@ def read(path: Path) -> dict[str, Topic]:
     }
 
 
-def produced_by(service: str) -> list[Topic]:
-    return [t for t in load().values() if t.producer == service]
-
-
-def consumed_by(service: str) -> list[Topic]:
-    return [t for t in load().values() if service in t.consumers]
+def in_namespace(topics: dict[str, Topic], namespace: str) -> dict[str, Topic]:
+    """The same map, keyed by the names code uses, whose topics live under `<namespace>.` on Kafka.
+    Namespaces let several copies of the platform (parallel tests) share one broker and registry."""
+    if not namespace:
+        return topics
+    return {name: dataclasses.replace(topic, name=f"{namespace}.{topic.name}") for name, topic in topics.items()}

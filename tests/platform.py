@@ -1,0 +1,175 @@
+"""Run real service processes for a test, in a namespace of their own on the shared broker and registry.
+
+    async def test_something(platform: Platform) -> None:
+        await platform.start("stocking", "cataloging")
+        stock = StockServiceStub(platform.channel("stocking"))
+        ...
+        platform.kill("stocking"); await platform.start("stocking")    # kill -9 and back
+        await platform.publish("ordering.orders.v1", order_id, order_created=...)  # stand in for a producer
+
+Every service of the namespace gets its port up front, so each knows where the others are before
+they start. Topics, consumer groups and changelogs are prefixed with the namespace (see
+services/runtime/topic_map.in_namespace) and the namespace's subjects are registered from the
+published ones, so tests run in parallel without seeing each other's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from services.runtime import topic_map
+from services.runtime.bus import EventBus, envelope_class
+from services.runtime.config import DEFAULT_PORTS
+from tests.runtime.sample_service import health_status
+from tools.processes import free_port, spawn, stop
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("profiling", "cataloging", "stocking", "carting", "ordering", "paying", "billing", "shipping",
+            "administering")
+
+
+def register_namespace(registry_url: str, namespace: str) -> None:
+    """Register each event subject's latest published schema under the namespace's subject name."""
+    client = SchemaRegistryClient({"url": registry_url})
+    for topic in topic_map.in_namespace(topic_map.load(), namespace).values():
+        published = client.get_latest_version(topic.subject.removeprefix(f"{namespace}."))
+        client.register_schema(topic.subject, published.schema)
+
+
+class Platform:
+    def __init__(self, run_dir: Path, kafka_bootstrap: str, registry_url: str, namespace: str) -> None:
+        self.run_dir, self.namespace = run_dir, namespace
+        self.kafka_bootstrap, self.registry_url = kafka_bootstrap, registry_url
+        self.ports = {name: free_port() for name in SERVICES}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._bus = EventBus(f"test-{namespace}", kafka_bootstrap, registry_url, namespace=namespace)
+        self._producer: Producer | None = None
+        register_namespace(registry_url, namespace)
+
+    def env(self, service: str, **extra: str) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.endswith(("_PORT", "_ADDR"))}
+        env.update({f"{name.upper()}_ADDR": f"127.0.0.1:{port}" for name, port in self.ports.items()})
+        env.update({
+            f"{service.upper()}_PORT": str(self.ports[service]), "SHOP_NAMESPACE": self.namespace,
+            "KAFKA_BOOTSTRAP": self.kafka_bootstrap, "SCHEMA_REGISTRY_URL": self.registry_url,
+            "SHUTDOWN_GRACE_SECONDS": "5", "PYTHONUNBUFFERED": "1", **extra,
+        })
+        return env
+
+    def log_path(self, service: str) -> Path:
+        return self.run_dir / f"{service}.log"
+
+    async def start(self, *services: str, within: float = 90, **extra_env: str) -> None:
+        """Start the services (in parallel) and wait until each one's health says SERVING."""
+        for service in services:
+            assert service in DEFAULT_PORTS, service
+            self.processes[service] = spawn([sys.executable, "-m", f"services.{service}"], self.log_path(service),
+                                            env=self.env(service, **extra_env), cwd=ROOT)
+        await asyncio.gather(*(self.wait_serving(service, within) for service in services))
+
+    async def wait_serving(self, service: str, within: float = 90) -> None:
+        deadline = time.monotonic() + within
+        status = "not asked"
+        while time.monotonic() < deadline:
+            process = self.processes[service]
+            if process.poll() is not None:
+                raise AssertionError(f"{service} exited with code {process.returncode}:\n{self.tail(service)}")
+            if (status := await health_status(f"127.0.0.1:{self.ports[service]}")) == "SERVING":
+                return
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"{service} still {status} after {within}s:\n{self.tail(service)}")
+
+    def tail(self, service: str, lines: int = 40) -> str:
+        path = self.log_path(service)
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def kill(self, service: str) -> None:
+        """kill -9: no shutdown hook, no flush, no commit."""
+        process = self.processes.pop(service)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    def terminate(self, service: str) -> int:
+        return stop(self.processes.pop(service), grace_seconds=15)
+
+    def channel(self, service: str) -> grpc.aio.Channel:
+        if service not in self._channels:
+            self._channels[service] = grpc.aio.insecure_channel(f"127.0.0.1:{self.ports[service]}")
+        return self._channels[service]
+
+    def stub(self, service: str, stub_class: type[Any]) -> Any:
+        return stub_class(self.channel(service))
+
+    async def publish(self, topic: str, aggregate_id: str, *, correlation_id: str = "", **event: Any) -> Any:
+        """Produce one event as its producer would (same envelope, metadata, serializer): for a test that
+        stands in for a service it does not start. Returns the envelope sent."""
+        envelope = self._bus.envelope(topic, aggregate_id, correlation_id=correlation_id, **event)
+        await asyncio.to_thread(self.produce_envelope, topic, envelope)
+        return envelope
+
+    def produce_envelope(self, topic: str, envelope: Any) -> None:
+        spec = self._bus.topics[topic]
+        serializer = ProtobufSerializer(envelope_class(spec.envelope), SchemaRegistryClient({"url": self.registry_url}),
+                                        {"auto.register.schemas": False})
+        if self._producer is None:
+            self._producer = Producer({"bootstrap.servers": self.kafka_bootstrap, "enable.idempotence": True})
+        value = serializer(envelope, SerializationContext(spec.name, MessageField.VALUE))
+        self._producer.produce(spec.name, key=envelope.metadata.aggregate_id.encode(), value=value)
+        assert self._producer.flush(15) == 0
+
+    async def events(self, topic: str, *, at_least: int = 1, within: float = 30,
+                     where: Callable[[Any], bool] = lambda envelope: True) -> list[Any]:
+        """The decoded envelopes on a topic of the map (from its start) that satisfy `where`; waits until
+        there are `at_least` of them or `within` seconds pass, then returns what there is."""
+        deadline = time.monotonic() + within
+        while True:
+            found = [e for e in await asyncio.to_thread(self._read_topic, topic) if where(e)]
+            if len(found) >= at_least or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.3)
+
+    def _read_topic(self, topic: str) -> list[Any]:
+        name = self.kafka_topic(topic)
+        consumer = Consumer({"bootstrap.servers": self.kafka_bootstrap, "group.id": "test-reader",
+                             "enable.auto.commit": False, "enable.partition.eof": True,
+                             "isolation.level": "read_committed"})
+        try:
+            partitions = consumer.list_topics(name, timeout=10).topics[name].partitions
+            consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in partitions])
+            envelopes: list[Any] = []
+            at_end: set[int | None] = set()
+            while len(at_end) < len(partitions):
+                for message in consumer.consume(500, timeout=1.0):
+                    error = message.error()
+                    if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                        at_end.add(message.partition())
+                    elif error is None:
+                        envelopes.append(self._bus.decode(message))
+            return envelopes
+        finally:
+            consumer.close()
+
+    def kafka_topic(self, topic: str) -> str:
+        """The name on Kafka of a topic of the map, in this namespace."""
+        return self._bus.topics[topic].name
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        for service in list(self.processes):
+            self.terminate(service)
