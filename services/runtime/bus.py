@@ -116,6 +116,8 @@ class EventBus:
         self.processed: Store[str] = self.store("processed-events", _TextCodec())
         self._handlers: dict[tuple[str, str], Handler] = {}
         self._startup_steps: list[Callable[[], None]] = []
+        self._periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = []
+        self._periodic_tasks: list[asyncio.Task[None]] = []
         self._serializers: dict[str, ProtobufSerializer] = {}
         self._deserializers: dict[str, ProtobufDeserializer] = {}
         self._writer_types: dict[tuple[int, tuple[int, ...]], str] = {}
@@ -142,6 +144,20 @@ class EventBus:
         """A blocking step to run (in a thread) after the stores are restored, before the bus is ready."""
         self._startup_steps.append(step)
 
+    def every(self, seconds: float, task: Callable[[], Awaitable[None]]) -> None:
+        """Run `task` every `seconds` once the bus has started (sweeps: expiries, timeouts), until it
+        stops. A failing run is logged and the next one happens as planned."""
+        self._periodic.append((seconds, task))
+
+    async def _run_periodically(self, seconds: float, task: Callable[[], Awaitable[None]]) -> None:
+        while not self._stopping.is_set():
+            try:
+                await task()
+            except Exception:
+                log.exception("periodic task %s failed", getattr(task, "__qualname__", task))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+
     def unit_of_work(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
         return self.committer.unit_of_work()
 
@@ -165,6 +181,8 @@ class EventBus:
                                     SerializationContext(topic.name, MessageField.VALUE))
         self.committer.start()
         self._start_consuming()
+        self._periodic_tasks = [asyncio.create_task(self._run_periodically(seconds, task))
+                                for seconds, task in self._periodic]
 
     def _start_consuming(self) -> None:
         topics = sorted({topic for topic, _ in self._handlers})
@@ -206,6 +224,8 @@ class EventBus:
     async def stop(self) -> None:
         """Finish the batch in hand (its offsets commit with it), then close consumer and producer."""
         self._stopping.set()
+        for task in self._periodic_tasks:
+            await task
         if self._consume_task is not None:
             await self._consume_task
         await self.committer.close()
