@@ -17,11 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.runtime.config import DEFAULT_PORTS
 from tools.kafka import KafkaBroker
 from tools.processes import fail, port_is_free, spawn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
+# In the order they start: those that others read from first.
+SERVICES = ("administering", "profiling", "cataloging", "stocking", "shipping", "carting", "paying", "billing",
+            "ordering")
 
 
 @dataclass(frozen=True)
@@ -33,9 +41,49 @@ class Process:
     port: int
     ready: Callable[[], bool]
     shows: str
+    then: Callable[[dict[str, str]], str] | None = None  # a step once it is ready; returns what to print
 
 
-PROCESSES: list[Process] = []
+def http_ok(url: str) -> Callable[[], bool]:
+    def answers() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return answers
+
+
+def grpc_serving(port: int) -> Callable[[], bool]:
+    def serving() -> bool:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            try:
+                answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            except grpc.RpcError:
+                return False
+            return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+
+    return serving
+
+
+def seed_registry(env: dict[str, str]) -> str:
+    result = subprocess.run([sys.executable, "-m", "registry", "seed"], env=env, cwd=ROOT, capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"seeding the registry failed: {result.stderr.strip()}")
+    return "published schemas registered"
+
+
+REGISTRY_PORT = int(os.environ.get("SCHEMA_REGISTRY_PORT", 8081))
+PROCESSES: list[Process] = [
+    Process("registry", [sys.executable, "-m", "registry", "serve"], REGISTRY_PORT,
+            http_ok(f"http://127.0.0.1:{REGISTRY_PORT}/ready"),
+            f"Schema Registry: curl localhost:{REGISTRY_PORT}/subjects", then=seed_registry),
+    *(Process(name, [sys.executable, "-m", f"services.{name}"], port, grpc_serving(port),
+              f"gRPC, with reflection: grpcurl -plaintext 127.0.0.1:{port} list")
+      for name in SERVICES if (ROOT / "services" / name / "__main__.py").exists()
+      for port in [DEFAULT_PORTS[name]]),
+]
 
 
 def create_topics(bootstrap: str) -> int:
@@ -85,12 +133,15 @@ def main() -> int:
     try:
         created = create_topics(broker.bootstrap)
         rows.append(("topics", "", f"{created} created from schemas/topics.yaml"))
-        env = {**os.environ, "KAFKA_BOOTSTRAP": broker.bootstrap, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "KAFKA_BOOTSTRAP": broker.bootstrap, "PYTHONUNBUFFERED": "1",
+               "SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{REGISTRY_PORT}"}
         for process in PROCESSES:
             child = spawn(process.argv, RUN_DIR / f"{process.name}.log", env=env, cwd=ROOT)
             children.append((process, child))
             _wait_ready(process, child)
             rows.append((process.name, f"127.0.0.1:{process.port}", process.shows))
+            if process.then is not None:
+                rows.append(("", "", process.then(env)))
     except RuntimeError as exc:
         print(f"up: {exc}", file=sys.stderr)
         stopping.set()
