@@ -34,9 +34,10 @@ from confluent_kafka import Consumer, KafkaException, Message
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
-from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
+from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2
+from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
 from google.protobuf.timestamp_pb2 import Timestamp
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -119,7 +120,7 @@ class EventBus:
         self._periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = []
         self._periodic_tasks: list[asyncio.Task[None]] = []
         self._serializers: dict[str, ProtobufSerializer] = {}
-        self._deserializers: dict[str, ProtobufDeserializer] = {}
+        self._frames: dict[str, bytes] = {}
         self._writer_types: dict[tuple[int, tuple[int, ...]], str] = {}
         self._consumer: Consumer | None = None
         self._consume_task: asyncio.Task[None] | None = None
@@ -177,8 +178,7 @@ class EventBus:
         for topic in self.topics.values():
             if topic.producer != self.service:
                 continue
-            await asyncio.to_thread(self._serializer(topic).__call__, envelope_class(topic.envelope)(),
-                                    SerializationContext(topic.name, MessageField.VALUE))
+            await asyncio.to_thread(self.serialize, topic, envelope_class(topic.envelope)())
         self.committer.start()
         self._start_consuming()
         self._periodic_tasks = [asyncio.create_task(self._run_periodically(seconds, task))
@@ -234,6 +234,20 @@ class EventBus:
 
     # --- publishing ---------------------------------------------------------------------------
 
+    def serialize(self, topic: topic_map.Topic, envelope: Any) -> bytes:
+        """The envelope in the Confluent wire format. The first one of a topic goes through
+        ProtobufSerializer, which looks the schema up in the registry (auto-registration off) and
+        frames it; its frame (magic byte, schema id, message indexes) is then reused, since it is the
+        same for every envelope of the topic: the serializer itself caches the id the same way."""
+        frame = self._frames.get(topic.name)
+        if frame is not None:
+            return frame + envelope.SerializeToString()
+        framed: bytes = self._serializer(topic)(envelope, SerializationContext(topic.name, MessageField.VALUE))
+        payload = envelope.SerializeToString()
+        if framed.endswith(payload):
+            self._frames[topic.name] = framed[:len(framed) - len(payload)]
+        return framed
+
     def _serializer(self, topic: topic_map.Topic) -> ProtobufSerializer:
         if topic.name not in self._serializers:
             self._serializers[topic.name] = ProtobufSerializer(
@@ -265,8 +279,7 @@ class EventBus:
         envelope = self.envelope(topic, aggregate_id, correlation_id=correlation_id, causation_id=causation_id,
                                  aggregate_version=aggregate_version, **event)
         spec = self.topics[topic]
-        value = self._serializer(spec)(envelope, SerializationContext(spec.name, MessageField.VALUE))
-        work.send(OutgoingRecord(spec.name, aggregate_id.encode(), value))
+        work.send(OutgoingRecord(spec.name, aggregate_id.encode(), self.serialize(spec, envelope)))
         return envelope
 
     # --- consuming ----------------------------------------------------------------------------
@@ -357,24 +370,31 @@ class EventBus:
         raw = message.value()
         if not raw:
             raise PoisonEvent("empty value")
-        spec = self._by_kafka_name[topic]
-        writer = self._writer_type(raw)
+        return self.deserialize(topic, raw)
+
+    def deserialize(self, kafka_topic: str, raw: bytes) -> Any:
+        """Confluent wire format -> the topic's envelope. The writer's schema is looked up in the
+        registry by id (once per id) and must be the topic's envelope; the payload is then parsed as
+        the reader's class, as ProtobufDeserializer does, minus its per-message descriptor copies."""
+        spec = self._by_kafka_name[kafka_topic]
+        writer, payload_at = self._writer_type(raw)
         if writer != spec.envelope:
-            raise PoisonEvent(f"{topic} carries {spec.envelope}, but this event was written as {writer}")
-        if topic not in self._deserializers:
-            self._deserializers[topic] = ProtobufDeserializer(
-                envelope_class(spec.envelope), {"use.deprecated.format": False}, self.registry)
-        envelope: Any = self._deserializers[topic](raw, SerializationContext(topic, MessageField.VALUE))
+            raise PoisonEvent(f"{kafka_topic} carries {spec.envelope}, but this event was written as {writer}")
+        try:
+            envelope: Any = envelope_class(spec.envelope).FromString(raw[payload_at:])
+        except DecodeError as exc:
+            raise PoisonEvent(f"the payload is not a valid {spec.envelope}: {exc}") from exc
         if envelope.WhichOneof("event") is None:
             raise PoisonEvent("the envelope holds no event this version of the schema knows")
         return envelope
 
-    def _writer_type(self, raw: bytes) -> str:
-        """The full name of the message the producer wrote, from the Confluent framing and the registry."""
-        if raw[0] != 0 or len(raw) < 6:
+    def _writer_type(self, raw: bytes) -> tuple[str, int]:
+        """The full name of the message the producer wrote (from the framing and the registry), and
+        where its payload starts."""
+        if len(raw) < 6 or raw[0] != 0:
             raise PoisonEvent("not in the Confluent wire format (no magic byte)")
         schema_id = int.from_bytes(raw[1:5], "big")
-        indexes, _ = _read_message_indexes(raw, 5)
+        indexes, payload_at = _read_message_indexes(raw, 5)
         cache_key = (schema_id, tuple(indexes))
         if cache_key not in self._writer_types:
             try:
@@ -384,13 +404,16 @@ class EventBus:
                     raise PoisonEvent(f"schema id {schema_id} is unknown to the registry") from exc
                 raise
             file = descriptor_pb2.FileDescriptorProto.FromString(base64.b64decode(schema.schema_str or ""))
-            message_type = file.message_type[indexes[0]]
-            names = [message_type.name]
-            for index in indexes[1:]:
-                message_type = message_type.nested_type[index]
-                names.append(message_type.name)
+            try:
+                message_type = file.message_type[indexes[0]]
+                names = [message_type.name]
+                for index in indexes[1:]:
+                    message_type = message_type.nested_type[index]
+                    names.append(message_type.name)
+            except IndexError as exc:
+                raise PoisonEvent(f"message indexes {indexes} point nowhere in schema {schema_id}") from exc
             self._writer_types[cache_key] = ".".join([file.package, *names])
-        return self._writer_types[cache_key]
+        return self._writer_types[cache_key], payload_at
 
     async def _dead_letter(self, message: Message, stage: str, exc: BaseException) -> None:
         topic, partition, offset = message.topic(), message.partition(), message.offset()

@@ -5,10 +5,12 @@ the caller's deadline and correlation id kept for the calls this one makes (see 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -30,10 +32,12 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("rpc")
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+StreamBehaviour = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps the handler of each unary method once, the first time the method is called."""
+    """Wraps the handler of each unary method, and of each server-streaming one written as an async
+    generator (file downloads), once, the first time the method is called."""
 
     def __init__(self) -> None:
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
@@ -46,48 +50,69 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         if (wrapped := self._wrapped.get(method)) is not None:
             return wrapped
         handler = await continuation(handler_call_details)
-        # The platform's APIs are unary; health's Watch and reflection's stream pass through untouched.
-        if handler is None or handler.unary_unary is None:
+        # Health's Watch (no async generator) and reflection's stream pass through untouched.
+        if handler is None:
             return handler
-        wrapped = handler._replace(unary_unary=_observed(method, handler.unary_unary))
+        if handler.unary_unary is not None:
+            wrapped = handler._replace(unary_unary=_observed(method, handler.unary_unary))
+        elif handler.unary_stream is not None and inspect.isasyncgenfunction(handler.unary_stream):
+            wrapped = handler._replace(unary_stream=_observed_stream(method, handler.unary_stream))
+        else:
+            return handler
         self._wrapped[method] = wrapped
         return wrapped
 
 
 def _observed(method: str, behaviour: Behaviour) -> Behaviour:
     async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        started = time.perf_counter()
-        metadata = context.invocation_metadata() or ()
-        cid = next((value for key, value in metadata if key == CORRELATION_HEADER), "") or uuid.uuid4().hex
-        correlation_id.set(cid)
-        remaining = context.time_remaining()
-        call_deadline.set(None if remaining is None else time.monotonic() + remaining)
-        outcome = grpc.StatusCode.OK  # what to log when no status was set on the context
-        try:
+        async with _observing(method, context):
             return await behaviour(request, context)
-        except DomainError as exc:
-            await context.abort(exc.code, exc.message)
-        except grpc.aio.AbortError:
-            raise  # the handler aborted with a status of its own
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() not in PASSED_ON_CODES:
-                await _abort_internal(context, method, cid)
-            await context.abort(exc.code(), exc.details())
-        except asyncio.CancelledError:
-            # gRPC cancels the handler when the caller's deadline passes or the caller goes away.
-            expired = remaining is not None and context.time_remaining() <= 0
-            outcome = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
-            raise
-        except Exception:
-            await _abort_internal(context, method, cid)
-        finally:
-            code = context.code() or outcome
-            access_log.info("rpc", extra={
-                "method": method, "code": code.name, "correlation_id": cid,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            })
 
     return observed
+
+
+def _observed_stream(method: str, behaviour: StreamBehaviour) -> StreamBehaviour:
+    async def observed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async with _observing(method, context):
+            async for response in behaviour(request, context):
+                yield response
+
+    return observed
+
+
+@contextlib.asynccontextmanager
+async def _observing(method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    """Around one call: correlation id and deadline set, errors turned into statuses, one log line."""
+    started = time.perf_counter()
+    metadata = context.invocation_metadata() or ()
+    cid = next((value for key, value in metadata if key == CORRELATION_HEADER), "") or uuid.uuid4().hex
+    correlation_id.set(cid)
+    remaining = context.time_remaining()
+    call_deadline.set(None if remaining is None else time.monotonic() + remaining)
+    outcome = grpc.StatusCode.OK  # what to log when no status was set on the context
+    try:
+        yield
+    except DomainError as exc:
+        await context.abort(exc.code, exc.message)
+    except grpc.aio.AbortError:
+        raise  # the handler aborted with a status of its own
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() not in PASSED_ON_CODES:
+            await _abort_internal(context, method, cid)
+        await context.abort(exc.code(), exc.details())
+    except asyncio.CancelledError:
+        # gRPC cancels the handler when the caller's deadline passes or the caller goes away.
+        expired = remaining is not None and context.time_remaining() <= 0
+        outcome = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
+        raise
+    except Exception:
+        await _abort_internal(context, method, cid)
+    finally:
+        code = context.code() or outcome
+        access_log.info("rpc", extra={
+            "method": method, "code": code.name, "correlation_id": cid,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        })
 
 
 async def _abort_internal(context: grpc.aio.ServicerContext, method: str, cid: str) -> None:

@@ -65,8 +65,11 @@ class ShopSettings:
         self._listeners.setdefault(name, []).append(listener)
 
     def _apply(self, changed: events_pb2.SettingChanged) -> bool:
-        if changed.version and changed.version <= self._versions.get(changed.name, 0):
-            return False  # older than what we have: compaction and replays may deliver those
+        # Older than what we have (compaction and replays deliver those): skipped. The same version is
+        # applied again, so that listeners run for a change the start-up read saw before the consumer
+        # handled it (the bus de-duplicates by event id, so a change is never handled twice).
+        if changed.version and changed.version < self._versions.get(changed.name, 0):
+            return False
         self._versions[changed.name] = changed.version
         self._values[changed.name] = python_value(changed.value)
         return True

@@ -19,7 +19,7 @@ from tools.processes import free_port, stop
 async def sample(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SampleProcess]:
     """A sample whose upstream is itself: Relay calls its own methods through the runtime's client."""
     with running_sample(tmp_path_factory.mktemp("sample") / "sample.log", free_port()) as process:
-        await wait_for_health(process.address, "SERVING", within=15)
+        await wait_for_health(process.address, "SERVING", within=30)
         yield process
 
 
@@ -58,8 +58,8 @@ async def test_the_circuit_opens_while_the_callee_is_down_and_closes_when_it_is_
     with running_sample(tmp_path / "callee.log", callee_port) as callee, \
             running_sample(tmp_path / "caller.log", free_port(), UPSTREAM_ADDR=callee.address,
                            SAMPLE_BREAKER_RESET_SECONDS="2") as caller:
-        await wait_for_health(callee.address, "SERVING", within=15)
-        await wait_for_health(caller.address, "SERVING", within=15)
+        await wait_for_health(callee.address, "SERVING", within=30)
+        await wait_for_health(caller.address, "SERVING", within=30)
         assert (await call(caller.address, "Relay", {"method": "Echo", "body": {"n": 1}}))["n"] == 1
 
         assert stop(callee.process) == 0
@@ -71,7 +71,7 @@ async def test_the_circuit_opens_while_the_callee_is_down_and_closes_when_it_is_
         assert seconds < 0.5  # failed fast, without trying the callee
 
         with running_sample(tmp_path / "callee-again.log", callee_port) as callee_again:
-            await wait_for_health(callee_again.address, "SERVING", within=15)
+            await wait_for_health(callee_again.address, "SERVING", within=30)
             await asyncio.sleep(2)  # the breaker's reset time: the next call is let through to try the callee
             assert (await call(caller.address, "Relay", {"method": "Echo", "body": {"n": 2}}))["n"] == 2
             assert (await call(caller.address, "Relay", {"method": "Echo", "body": {"n": 3}}))["n"] == 3

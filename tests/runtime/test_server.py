@@ -28,7 +28,7 @@ from tools.processes import free_port
 async def sample(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SampleProcess]:
     """One ready sample process shared by the tests that only call it."""
     with running_sample(tmp_path_factory.mktemp("sample") / "sample.log", free_port()) as process:
-        await wait_for_health(process.address, "SERVING", within=15)
+        await wait_for_health(process.address, "SERVING", within=30)
         yield process
 
 
@@ -108,7 +108,7 @@ async def test_the_callers_deadline_is_honoured(sample: SampleProcess) -> None:
 
 async def test_sigterm_lets_the_call_under_way_finish_refuses_new_ones_and_exits_0(tmp_path: Path) -> None:
     with running_sample(tmp_path / "sample.log", free_port(), SHUTDOWN_GRACE_SECONDS="5") as process:
-        await wait_for_health(process.address, "SERVING", within=15)
+        await wait_for_health(process.address, "SERVING", within=30)
         slow_call = asyncio.create_task(call(process.address, "Slow", {"seconds": 2}))
         async with grpc.aio.insecure_channel(process.address) as channel:
             watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
@@ -132,7 +132,7 @@ async def test_sigterm_lets_the_call_under_way_finish_refuses_new_ones_and_exits
 
 async def test_sigterm_cancels_a_call_that_outlives_the_grace_period(tmp_path: Path) -> None:
     with running_sample(tmp_path / "sample.log", free_port(), SHUTDOWN_GRACE_SECONDS="1") as process:
-        await wait_for_health(process.address, "SERVING", within=15)
+        await wait_for_health(process.address, "SERVING", within=30)
         endless_call = asyncio.create_task(call(process.address, "Slow", {"seconds": 60}))
         await asyncio.sleep(0.5)
         signalled = time.monotonic()
@@ -162,7 +162,7 @@ async def test_health_follows_kafka_going_away_and_coming_back(tmp_path: Path, m
     try:
         with running_sample(tmp_path / "sample.log", free_port(), SAMPLE_CHECK_KAFKA="1",
                             KAFKA_BOOTSTRAP=broker.bootstrap) as process:
-            await wait_for_health(process.address, "SERVING", within=15)
+            await wait_for_health(process.address, "SERVING", within=30)
             broker.stop()
             await wait_for_health(process.address, "NOT_SERVING", within=10)
             broker.start()
