@@ -242,7 +242,8 @@ class EventBus:
         frame = self._frames.get(topic.name)
         if frame is not None:
             return frame + envelope.SerializeToString()
-        framed: bytes = self._serializer(topic)(envelope, SerializationContext(topic.name, MessageField.VALUE))
+        framed = self._serializer(topic)(envelope, SerializationContext(topic.name, MessageField.VALUE))
+        assert framed is not None  # only None for a None message
         payload = envelope.SerializeToString()
         if framed.endswith(payload):
             self._frames[topic.name] = framed[:len(framed) - len(payload)]
