@@ -59,8 +59,11 @@ def fetch_jars(quiet: bool = True) -> Path:
 
 
 def _cluster_id() -> str:
-    # KRaft wants a base64url UUID without padding, as `kafka-storage random-uuid` prints.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # KRaft wants a base64url UUID without padding, as `kafka-storage random-uuid` prints. Like Kafka's
+    # Uuid.randomUuid, never one starting with "-": the storage tool would take it for an option.
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id
 
 
 @dataclass
