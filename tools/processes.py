@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,26 +12,25 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-_PR_SET_PDEATHSIG = 1
 
-
-def _die_with_parent() -> None:
-    # Linux: the kernel sends SIGTERM to the child when its parent dies, even by kill -9,
-    # so a crashed launcher or test run never leaves a broker or a service behind.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    # Own process group, so a terminal's Ctrl-C reaches the supervisor only, which stops children in order.
-    os.setpgrp()
+def _dies_with_parent(args: Sequence[str]) -> list[str]:
+    # Linux: the kernel sends SIGTERM to the child when its parent dies, even by kill -9, so a crashed
+    # launcher or test run never leaves a broker or a service behind. util-linux's setpriv sets that
+    # up and execs the command, so no Python code runs between fork and exec: that would be unsafe
+    # in a parent with gRPC or librdkafka threads (they hold locks a forked child never gets back).
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *args] if setpriv else list(args)
 
 
 def spawn(args: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
           cwd: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start a child with stdout and stderr appended to log_path."""
+    """Start a child with stdout and stderr appended to log_path, in a process group of its own
+    (a terminal's Ctrl-C reaches the supervisor only, which stops children in order)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            list(args), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=cwd, preexec_fn=_die_with_parent,
+            _dies_with_parent(args), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, cwd=cwd, process_group=0,
         )
 
 

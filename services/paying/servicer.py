@@ -1,0 +1,178 @@
+"""PaymentService over gRPC, and the per-order payment records the servicer and the handlers share."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from paying.v1 import payment_service_pb2 as api
+from paying.v1.payment_service_pb2_grpc import PaymentServiceServicer
+
+from services.paying import domain, messages
+from services.paying.domain import Payment, PaymentEvent, RefundCause, RefundRequest
+from services.runtime.bus import EventBus
+from services.runtime.errors import InvalidArgument, NotFound
+from services.runtime.store import JsonCodec
+from services.runtime.transactions import UnitOfWork
+
+TOPIC = "paying.payments.v1"
+Publish = Callable[..., Any]  # bus.publish bound to a unit of work, or EventContext.publish
+
+
+@dataclass(frozen=True)
+class OrderPayments:
+    """Everything paying keeps about one order, stored as one record so that a payment and its events
+    change together: the order's payments (at most one live), how many events were published for
+    the order (their aggregate_version), and whether the order was cancelled before it was paid."""
+
+    order_id: str
+    payments: tuple[Payment, ...] = ()
+    version: int = 0
+    cancelled: bool = False
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def provider_reference(kind: str) -> str:
+    """The simulated provider's reference of a charge ("pi_...") or a refund ("re_...")."""
+    return f"{kind}_{uuid.uuid4().hex[:24]}"
+
+
+class Payments:
+    """The stores: one record per order, and which order each payment belongs to."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+        self.orders = bus.store("orders", JsonCodec(OrderPayments))
+        self.order_of_payment = bus.store("payment-orders", JsonCodec(str))  # written once, never changed
+
+    def find(self, payment_id: str) -> Payment:
+        if not payment_id:
+            raise InvalidArgument("payment id is missing")
+        order_id = self.order_of_payment.get(payment_id)
+        record = self.orders.get(order_id) if order_id else None
+        found = next((p for p in record.payments if p.payment_id == payment_id), None) if record else None
+        if found is None:
+            raise NotFound(f"no payment {payment_id!r}")
+        return found
+
+    @contextlib.asynccontextmanager
+    async def order(self, work: UnitOfWork, order_id: str) -> AsyncIterator[OrderPayments]:
+        """The order's record, locked for the unit of work (every change of an order's payments takes it)."""
+        await work.lock((self.orders, order_id))
+        yield work.get(self.orders, order_id) or OrderPayments(order_id=order_id)
+
+    def save(self, work: UnitOfWork, record: OrderPayments, payment: Payment | None,
+             events: Sequence[PaymentEvent], publish: Publish, *, cancelled: bool = False) -> None:
+        """Store the changed payment in its order's record and publish its events, in the same unit of
+        work. Nothing changed (a replay, a repeated call): nothing is written."""
+        payments = record.payments
+        if payment is not None and payment not in payments:
+            if any(p.payment_id == payment.payment_id for p in payments):
+                payments = tuple(payment if p.payment_id == payment.payment_id else p for p in payments)
+            else:
+                payments = (*payments, payment)
+                work.put(self.order_of_payment, payment.payment_id, record.order_id)
+        version = record.version
+        for event in events:
+            version += 1
+            publish(TOPIC, record.order_id, aggregate_version=version, **messages.event(event))
+        changed = dataclasses.replace(record, payments=payments, version=version,
+                                      cancelled=record.cancelled or cancelled)
+        if changed != record:
+            work.put(self.orders, record.order_id, changed)
+
+
+class PaymentServicer(PaymentServiceServicer):
+    def __init__(self, bus: EventBus, payments: Payments) -> None:
+        self.bus = bus
+        self.payments = payments
+
+    async def _change(self, payment_id: str, change: Callable[[Payment], tuple[Payment, list[PaymentEvent]]],
+                      ) -> Payment:
+        """Run a use case on one payment in a unit of work: store the result, publish its events."""
+        order_id = self.payments.find(payment_id).order_id
+        async with self.bus.unit_of_work() as work, self.payments.order(work, order_id) as record:
+            current = next(p for p in record.payments if p.payment_id == payment_id)
+            changed, events = change(current)
+            self.payments.save(work, record, changed, events, functools.partial(self.bus.publish, work))
+        return changed
+
+    async def CreatePaymentIntent(self, request: api.CreatePaymentIntentRequest,
+                                  context: grpc.aio.ServicerContext) -> api.CreatePaymentIntentResponse:
+        if not request.order_id:
+            raise InvalidArgument("order id is missing")
+        if not request.customer_id:
+            raise InvalidArgument("customer id is missing")
+        if not request.HasField("amount"):
+            raise InvalidArgument("amount is missing")
+        async with self.bus.unit_of_work() as work, self.payments.order(work, request.order_id) as record:
+            payment, created = domain.create_payment_intent(
+                record.payments, payment_id=str(uuid.uuid4()), order_id=request.order_id,
+                customer_id=request.customer_id, amount=request.amount.amount_minor,
+                currency=request.amount.currency, payment_method=request.payment_method,
+                provider_reference=provider_reference("pi"), now=now())
+            if created:
+                self.payments.save(work, record, payment, (), functools.partial(self.bus.publish, work))
+        return api.CreatePaymentIntentResponse(payment=messages.payment(payment), created=created)
+
+    async def CapturePayment(self, request: api.CapturePaymentRequest,
+                             context: grpc.aio.ServicerContext) -> api.CapturePaymentResponse:
+        payment = await self._change(request.payment_id, lambda current: domain.capture_payment(current, now()))
+        return api.CapturePaymentResponse(payment=messages.payment(payment))
+
+    async def GetPayment(self, request: api.GetPaymentRequest,
+                         context: grpc.aio.ServicerContext) -> api.GetPaymentResponse:
+        return api.GetPaymentResponse(payment=messages.payment(self.payments.find(request.payment_id)))
+
+    async def ListPayments(self, request: api.ListPaymentsRequest,
+                           context: grpc.aio.ServicerContext) -> api.ListPaymentsResponse:
+        statuses = {messages.status_from_proto(value) for value in request.statuses}
+        if request.order_id:
+            record = self.payments.orders.get(request.order_id)
+            candidates = list(record.payments) if record else []
+        else:
+            candidates = [p for record in self.payments.orders.values() for p in record.payments]
+        chosen = sorted((p for p in candidates if not statuses or p.status in statuses), key=_newest_first,
+                        reverse=True)
+        shown, page = messages.page(chosen, _newest_first, request.page)
+        return api.ListPaymentsResponse(payments=[messages.payment(p) for p in shown], page=page)
+
+    async def RefundPayment(self, request: api.RefundPaymentRequest,
+                            context: grpc.aio.ServicerContext) -> api.RefundPaymentResponse:
+        refund_request = RefundRequest(
+            idempotency_key=request.idempotency_key, cause=RefundCause.MANUAL,
+            amount=request.amount.amount_minor if request.HasField("amount") else None,
+            currency=request.amount.currency, reason=request.reason)
+        made: list[domain.Refund] = []
+
+        def refund(current: Payment) -> tuple[Payment, list[PaymentEvent]]:
+            changed, refund_made, events = domain.refund_payment(
+                current, refund_request, refund_id=str(uuid.uuid4()), provider_reference=provider_reference("re"),
+                now=now())
+            made.append(refund_made)
+            return changed, events
+
+        payment = await self._change(request.payment_id, refund)
+        return api.RefundPaymentResponse(payment=messages.payment(payment),
+                                         refund=messages.refund(made[0], payment.currency))
+
+    async def VoidPayment(self, request: api.VoidPaymentRequest,
+                          context: grpc.aio.ServicerContext) -> api.VoidPaymentResponse:
+        reason = request.reason or "voided on request"
+        payment = await self._change(request.payment_id,
+                                     lambda current: domain.void_payment(current, reason=reason, now=now()))
+        return api.VoidPaymentResponse(payment=messages.payment(payment))
+
+
+def _newest_first(payment: Payment) -> str:
+    return f"{payment.created_at.isoformat()}|{payment.payment_id}"

@@ -1,0 +1,183 @@
+"""Shipping's records, quotes and events as Protobuf messages, and requests and ordering's events as domain values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from ordering.v1 import events_pb2 as ordering_events
+from ordering.v1 import order_pb2
+from shipping.v1 import events_pb2, shipment_pb2
+from shipping.v1 import shipping_service_pb2 as api
+from shop.common.v1 import address_pb2, money_pb2
+
+from services.runtime.errors import InvalidArgument
+from services.shipping.domain import (
+    RATE_CURRENCY,
+    Address,
+    Carrier,
+    OptionCheck,
+    OptionRejection,
+    Parcel,
+    ServiceLevel,
+    Shipment,
+    ShipmentCancelled,
+    ShipmentCreated,
+    ShipmentItem,
+    ShipmentStatus,
+    ShipmentStatusChanged,
+    ShippingEvent,
+    ShippingOption,
+    TrackingEvent,
+)
+
+
+def timestamp(moment: datetime | None) -> Timestamp | None:
+    if moment is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def moment(stamp: Timestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def money(amount: int, currency: str) -> money_pb2.Money:
+    return money_pb2.Money(amount_minor=amount, currency=currency)
+
+
+# Into the domain.
+
+def address(value: address_pb2.Address) -> Address:
+    return Address(full_name=value.full_name, company=value.company, line1=value.line1, line2=value.line2,
+                   postal_code=value.postal_code, city=value.city, region=value.region,
+                   country_code=value.country_code, phone=value.phone)
+
+
+def parcel(value: shipment_pb2.Parcel) -> Parcel:
+    return Parcel(weight_grams=value.weight_grams, length_mm=value.length_mm, width_mm=value.width_mm,
+                  height_mm=value.height_mm)
+
+
+def items(values: Any) -> tuple[ShipmentItem, ...]:
+    return tuple(ShipmentItem(sku=item.sku, name=item.name, quantity=item.quantity) for item in values)
+
+
+def status_from_proto(value: shipment_pb2.ShipmentStatus.ValueType) -> ShipmentStatus:
+    if value == shipment_pb2.SHIPMENT_STATUS_UNSPECIFIED:
+        raise InvalidArgument("the scan's status is missing")
+    if value not in shipment_pb2.ShipmentStatus.values():
+        raise InvalidArgument(f"unknown shipment status {value}")
+    return ShipmentStatus(shipment_pb2.ShipmentStatus.Name(value).removeprefix("SHIPMENT_STATUS_"))
+
+
+def confirmed_parcel(confirmed: ordering_events.OrderConfirmed) -> Parcel:
+    """The parcel of a confirmed order: its total weight (or the lines' weights when it lacks one)."""
+    weight = confirmed.total_weight_grams or sum(line.unit_weight_grams * line.quantity for line in confirmed.lines)
+    return Parcel(weight_grams=weight)
+
+
+def confirmed_items(confirmed: ordering_events.OrderConfirmed) -> tuple[ShipmentItem, ...]:
+    return tuple(ShipmentItem(sku=line.sku, name=line.name, quantity=line.quantity) for line in confirmed.lines)
+
+
+def cancellation_reason(cancelled: ordering_events.OrderCancelled) -> str:
+    """"order cancelled: customer request (changed my mind)", for the shipment's record."""
+    known = cancelled.reason in order_pb2.CancellationReason.values()
+    name = order_pb2.CancellationReason.Name(cancelled.reason) if known else ""
+    why = name.removeprefix("CANCELLATION_REASON_").replace("_", " ").lower()
+    text = "order cancelled" + (f": {why}" if why and why != "unspecified" else "")
+    return text + (f" ({cancelled.note})" if cancelled.note else "")
+
+
+# Out of the domain.
+
+def proto_address(value: Address) -> address_pb2.Address:
+    return address_pb2.Address(full_name=value.full_name, company=value.company, line1=value.line1,
+                               line2=value.line2, postal_code=value.postal_code, city=value.city,
+                               region=value.region, country_code=value.country_code, phone=value.phone)
+
+
+def status(value: ShipmentStatus) -> shipment_pb2.ShipmentStatus.ValueType:
+    return shipment_pb2.ShipmentStatus.Value(f"SHIPMENT_STATUS_{value.value}")
+
+
+def service_level(value: ServiceLevel) -> shipment_pb2.ServiceLevel.ValueType:
+    return shipment_pb2.ServiceLevel.Value(f"SERVICE_LEVEL_{value.value.upper()}")
+
+
+def rejection(value: OptionRejection | None) -> api.OptionRejection.ValueType:
+    return api.OptionRejection.Value(f"OPTION_REJECTION_{value.value}") if value else api.OPTION_REJECTION_UNSPECIFIED
+
+
+def option(value: ShippingOption) -> api.ShippingOption:
+    return api.ShippingOption(
+        shipping_option_id=value.shipping_option_id, carrier_code=value.carrier_code, carrier_name=value.carrier_name,
+        service_level=service_level(value.service_level), display_name=value.display_name,
+        price=money(value.price, value.currency), estimated_days_min=value.estimated_days_min,
+        estimated_days_max=value.estimated_days_max)
+
+
+def option_check(value: OptionCheck) -> api.ValidateShippingOptionResponse:
+    return api.ValidateShippingOptionResponse(valid=value.valid, rejection=rejection(value.rejection),
+                                              option=option(value.option) if value.option else None)
+
+
+def carrier(value: Carrier) -> api.Carrier:
+    return api.Carrier(carrier_code=value.code, name=value.name,
+                       service_levels=[service_level(s.level) for s in value.services],
+                       country_codes=value.country_codes, max_weight_grams=value.max_weight_grams,
+                       tracking_url_template=value.tracking_url_template, active=value.active)
+
+
+def tracking_event(value: TrackingEvent) -> shipment_pb2.TrackingEvent:
+    return shipment_pb2.TrackingEvent(
+        tracking_event_id=value.tracking_event_id, shipment_id=value.shipment_id, status=status(value.status),
+        occurred_at=timestamp(value.occurred_at), recorded_at=timestamp(value.recorded_at), location=value.location,
+        description=value.description, scan_id=value.scan_id)
+
+
+def shipment(value: Shipment) -> shipment_pb2.Shipment:
+    return shipment_pb2.Shipment(
+        shipment_id=value.shipment_id, order_id=value.order_id, order_number=value.order_number,
+        shipping_option_id=value.shipping_option_id, carrier_code=value.carrier_code,
+        carrier_name=value.carrier_name, service_level=service_level(value.service_level),
+        tracking_number=value.tracking_number, tracking_url=value.tracking_url, status=status(value.status),
+        destination=proto_address(value.destination),
+        parcel=shipment_pb2.Parcel(weight_grams=value.parcel.weight_grams, length_mm=value.parcel.length_mm,
+                                   width_mm=value.parcel.width_mm, height_mm=value.parcel.height_mm),
+        items=[shipment_pb2.ShipmentItem(sku=i.sku, name=i.name, quantity=i.quantity) for i in value.items],
+        shipping_price=money(value.shipping_price, value.currency or RATE_CURRENCY),
+        estimated_delivery_earliest=timestamp(value.estimated_delivery_earliest),
+        estimated_delivery_latest=timestamp(value.estimated_delivery_latest),
+        cancellation_reason=value.cancellation_reason, created_at=timestamp(value.created_at),
+        updated_at=timestamp(value.updated_at), picked_up_at=timestamp(value.picked_up_at),
+        delivered_at=timestamp(value.delivered_at), cancelled_at=timestamp(value.cancelled_at))
+
+
+def event(value: ShippingEvent) -> dict[str, Any]:
+    """The domain event as the envelope's oneof field, ready for `publish(..., **event(value))`."""
+    match value:
+        case ShipmentCreated():
+            return {"shipment_created": events_pb2.ShipmentCreated(
+                shipment_id=value.shipment_id, order_id=value.order_id, carrier_code=value.carrier_code,
+                carrier_name=value.carrier_name, service_level=service_level(value.service_level),
+                tracking_number=value.tracking_number, tracking_url=value.tracking_url, status=status(value.status),
+                estimated_delivery_earliest=timestamp(value.estimated_delivery_earliest),
+                estimated_delivery_latest=timestamp(value.estimated_delivery_latest),
+                created_at=timestamp(value.created_at))}
+        case ShipmentStatusChanged():
+            return {"shipment_status_changed": events_pb2.ShipmentStatusChanged(
+                shipment_id=value.shipment_id, order_id=value.order_id, carrier_code=value.carrier_code,
+                tracking_number=value.tracking_number, previous_status=status(value.previous_status),
+                status=status(value.status), location=value.location, description=value.description,
+                occurred_at=timestamp(value.occurred_at))}
+        case ShipmentCancelled():
+            return {"shipment_cancelled": events_pb2.ShipmentCancelled(
+                shipment_id=value.shipment_id, order_id=value.order_id, carrier_code=value.carrier_code,
+                tracking_number=value.tracking_number, status=status(value.status),
+                previous_status=status(value.previous_status), reason=value.reason,
+                cancelled_at=timestamp(value.cancelled_at))}
