@@ -1,0 +1,39 @@
+"""Stocking's entry point: `python -m services.stocking` (port STOCKING_PORT, default 9003)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from pydantic import Field
+from stocking.v1.stock_service_pb2_grpc import add_StockServiceServicer_to_server
+
+from services.runtime.bus import EventBus
+from services.runtime.config import ServiceSettings
+from services.runtime.server import run_service
+from services.runtime.shop_settings import ShopSettings
+from services.stocking.handlers import Handlers
+from services.stocking.servicer import SETTING_DEFAULTS, Stock, StockServicer
+
+
+class StockingSettings(ServiceSettings):
+    # Shifts the service's clock: lets a test or a drill see reservations expire without waiting
+    # out the shortest time-to-live (1 minute). 0 in a real deployment.
+    clock_offset_seconds: float = Field(0.0, validation_alias="STOCKING_CLOCK_OFFSET_SECONDS",
+                                        description="a number of seconds")
+    expiry_sweep_seconds: float = Field(1.0, gt=0, validation_alias="STOCKING_EXPIRY_SWEEP_SECONDS",
+                                        description="a number of seconds > 0")
+
+
+async def main() -> None:
+    settings = StockingSettings.load("stocking")
+    bus = EventBus("stocking", settings.kafka_bootstrap, settings.schema_registry_url, namespace=settings.namespace)
+    offset = timedelta(seconds=settings.clock_offset_seconds)
+    stock = Stock(bus, ShopSettings(bus, defaults=SETTING_DEFAULTS), clock=lambda: datetime.now(UTC) + offset)
+    Handlers(stock)
+    bus.every(settings.expiry_sweep_seconds, stock.expire_due_reservations)
+    await run_service(settings, servicers=[(add_StockServiceServicer_to_server, StockServicer(stock))], bus=bus)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
