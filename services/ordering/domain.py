@@ -1082,7 +1082,7 @@ def request_refund(
             return order, existing, []
     if request.lines and request.amount is not None:
         raise InvalidArgument("give either lines or an amount to refund, not both")
-    if order.status not in (OrderStatus.DELIVERED, OrderStatus.PARTIALLY_REFUNDED):
+    if order.status not in (OrderStatus.DELIVERED, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED):
         raise FailedPrecondition(
             f"order {order.order_number} is {order.status.value.lower().replace('_', ' ')}: only a delivered order "
             "can be refunded"

@@ -48,7 +48,10 @@ def channel_to(callee: str, address: str, *, timeout: float = DEFAULT_TIMEOUT_SE
     """A channel to `callee` (its name, used in messages) at host:port; hand it to the generated stub."""
     channel = grpc.aio.insecure_channel(
         address,
-        options=[("grpc.enable_retries", 1), ("grpc.service_config", RETRY_SERVICE_CONFIG)],
+        options=[("grpc.enable_retries", 1), ("grpc.service_config", RETRY_SERVICE_CONFIG),
+                 # gRPC's reconnect backoff grows to 120 s by default: a callee back from an outage
+                 # would stay unreachable long after the breaker lets a trial call through.
+                 ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)],
         interceptors=[_CallPolicy(callee, timeout, failure_threshold, reset_after)],
     )
     _open_channels.add(channel)

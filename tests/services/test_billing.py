@@ -324,7 +324,7 @@ async def call(stub: Any, method: str, request: Any) -> Any:
 
 
 def _bad_requests() -> list[tuple[str, Any, grpc.StatusCode, str]]:
-    missing = str(uuid.uuid4())
+    missing = "00000000-0000-4000-8000-000000000404"  # fixed: xdist workers must collect the same test ids
     invalid, not_found = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
     later, earlier = Timestamp(seconds=2_000_000_000), Timestamp(seconds=1_900_000_000)
     return [

@@ -1,0 +1,148 @@
+"""Carting's records and Protobuf messages, mapped once: carts with their totals out, catalogue
+products, stock levels, shipping quotes and addresses in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from carting.v1 import cart_service_pb2 as pb
+from cataloging.v1 import events_pb2 as catalog_pb
+from google.protobuf.timestamp_pb2 import Timestamp
+from profiling.v1 import events_pb2 as profiling_pb
+from shipping.v1 import shipment_pb2
+from shipping.v1 import shipping_service_pb2 as shipping_pb
+from shop.common.v1 import address_pb2, money_pb2
+
+from services.carting import domain
+
+
+def money(amount: int, currency: str) -> money_pb2.Money:
+    return money_pb2.Money(amount_minor=amount, currency=currency)
+
+
+def timestamp(moment: datetime | None) -> Timestamp | None:
+    if moment is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def to_datetime(stamp: Timestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+# ------------------------------------------------------------------------------------------- out
+
+
+def cart(record: domain.Cart, totals: domain.CartTotals) -> pb.Cart:
+    """A cart with the amounts compute_totals gave it (one LineAmounts per line, in order)."""
+    currency = record.currency
+    message = pb.Cart(
+        cart_id=record.cart_id, customer_id=record.customer_id, state=pb.CartState.Value(f"CART_STATE_{record.state}"),
+        currency=currency, totals=cart_totals(totals, currency), order_id=record.order_id,
+        merged_into_cart_id=record.merged_into_cart_id, version=record.version,
+        created_at=timestamp(record.created_at), updated_at=timestamp(record.updated_at),
+        expires_at=timestamp(record.expires_at),
+    )
+    for line, amounts in zip(record.lines, totals.lines, strict=True):
+        message.lines.append(pb.CartLine(
+            sku=line.sku, product_id=line.product_id, seller_id=line.seller_id, name=line.name, quantity=line.quantity,
+            unit_price_seen=money(line.unit_price_seen, currency),
+            current_unit_price=money(line.current_unit_price, currency), price_changed=line.price_changed,
+            availability=pb.LineAvailability.Value(f"LINE_AVAILABILITY_{amounts.availability}"),
+            available_quantity=amounts.available_quantity, tax_class=line.tax_class,
+            tax_rate_bps=amounts.tax_rate_bps, unit_weight_grams=line.unit_weight_grams,
+            subtotal=money(amounts.subtotal, currency), discount=money(amounts.discount, currency),
+            tax=money(amounts.tax, currency), total=money(amounts.total, currency), added_at=timestamp(line.added_at),
+        ))
+    if record.shipping is not None:
+        message.shipping.destination.CopyFrom(address(record.shipping.destination))
+        if (option := record.shipping.option) is not None:
+            message.shipping.MergeFrom(pb.CartShipping(
+                shipping_option_id=option.shipping_option_id, carrier_code=option.carrier_code,
+                carrier_name=option.carrier_name, service_level=option.service_level,
+                price=money(option.price, option.currency), estimated_days_min=option.estimated_days_min,
+                estimated_days_max=option.estimated_days_max,
+            ))
+    return message
+
+
+def cart_totals(totals: domain.CartTotals, currency: str) -> pb.CartTotals:
+    message = pb.CartTotals(
+        subtotal=money(totals.subtotal, currency), vip_discount=money(totals.vip_discount, currency),
+        vip_discount_bps=totals.vip_discount_bps, tax_estimate=money(totals.tax_estimate, currency),
+        grand_total=money(totals.grand_total, currency), item_count=totals.item_count,
+        total_weight_grams=totals.total_weight_grams, ready_for_checkout=totals.ready_for_checkout,
+    )
+    if totals.shipping_estimate is not None:
+        message.shipping_estimate.CopyFrom(money(totals.shipping_estimate, currency))
+    return message
+
+
+def merge_adjustment(adjustment: domain.MergeAdjustment) -> pb.MergeAdjustment:
+    return pb.MergeAdjustment(
+        sku=adjustment.sku, requested_quantity=adjustment.requested_quantity,
+        merged_quantity=adjustment.merged_quantity,
+        reason=pb.MergeAdjustmentReason.Value(f"MERGE_ADJUSTMENT_REASON_{adjustment.reason}"),
+    )
+
+
+def address(record: domain.Address) -> address_pb2.Address:
+    return address_pb2.Address(
+        full_name=record.full_name, company=record.company, line1=record.line1, line2=record.line2,
+        postal_code=record.postal_code, city=record.city, region=record.region, country_code=record.country_code,
+        phone=record.phone,
+    )
+
+
+# -------------------------------------------------------------------------------------------- in
+
+
+def address_record(message: address_pb2.Address) -> domain.Address:
+    return domain.Address(
+        full_name=message.full_name, company=message.company, line1=message.line1, line2=message.line2,
+        postal_code=message.postal_code, city=message.city, region=message.region,
+        country_code=message.country_code, phone=message.phone,
+    )
+
+
+def catalog_product(product: catalog_pb.Product) -> domain.CatalogProduct | None:
+    """What carting needs of a product; None for a DRAFT, which no other service may see yet."""
+    if product.status == catalog_pb.PRODUCT_STATUS_DRAFT:
+        return None
+    return domain.CatalogProduct(
+        product_id=product.product_id, sku=product.sku, seller_id=product.seller_id, name=product.name,
+        unit_price=product.price.amount_minor, currency=product.price.currency, tax_class=product.tax_class,
+        unit_weight_grams=product.weight_grams, archived=product.status == catalog_pb.PRODUCT_STATUS_ARCHIVED,
+        version=product.version,
+    )
+
+
+def customer_status(status: int) -> str:
+    """profiling.v1.CustomerStatus as a name; tiers carting does not know count as STANDARD (as profiling says)."""
+    return "VIP" if status == profiling_pb.CUSTOMER_STATUS_VIP else "STANDARD"
+
+
+def shipping_quote(option: shipping_pb.ShippingOption) -> domain.ShippingQuote:
+    return domain.ShippingQuote(
+        shipping_option_id=option.shipping_option_id, carrier_code=option.carrier_code,
+        carrier_name=option.carrier_name, service_level=service_level_code(option.service_level),
+        price=option.price.amount_minor, currency=option.price.currency,
+        estimated_days_min=option.estimated_days_min, estimated_days_max=option.estimated_days_max,
+    )
+
+
+def service_level_code(level: int) -> str:
+    """shipping.v1.ServiceLevel as the lower-case code other services carry ("pickup_point")."""
+    if level == shipment_pb2.SERVICE_LEVEL_UNSPECIFIED:
+        return ""
+    return shipment_pb2.ServiceLevel.Name(level).removeprefix("SERVICE_LEVEL_").lower()  # type: ignore[arg-type]
+
+
+OPTION_REJECTIONS = {
+    shipping_pb.OPTION_REJECTION_UNKNOWN_OPTION: "shipping does not know that option",
+    shipping_pb.OPTION_REJECTION_DESTINATION_NOT_SERVED: "the option does not ship to that destination",
+    shipping_pb.OPTION_REJECTION_PARCEL_TOO_LARGE: "the parcel is too heavy or too large for the option",
+    shipping_pb.OPTION_REJECTION_CARRIER_INACTIVE: "the option's carrier is switched off",
+}
