@@ -948,8 +948,9 @@ def _on_shipment_event(order: Order, event: ShipmentEvent, now: datetime) -> Ord
 def cancel_order(
     order: Order, *, reason: CancellationReason, note: str, actor: Actor, now: datetime
 ) -> tuple[Order, list[OrderEvent]]:
-    """A person cancels an order that has not shipped; OrderCancelled asks every participant to undo
-    its step. Cancelling a CANCELLED order returns it unchanged."""
+    """A person cancels an order whose parcel the carrier has not picked up yet (a shipment with only
+    its label is cancelled by shipping); OrderCancelled asks every participant to undo its step.
+    Cancelling a CANCELLED order returns it unchanged."""
     if reason not in REQUESTABLE_CANCELLATION_REASONS:
         raise InvalidArgument(
             f"cancellation reason {reason.value} is set by the checkout itself; give one of "
@@ -959,10 +960,12 @@ def cancel_order(
         raise PermissionDenied("a customer can only cancel with reason CUSTOMER_REQUEST")
     if order.status is OrderStatus.CANCELLED:
         return order, []
-    if order.status not in (OrderStatus.PENDING, OrderStatus.CONFIRMED):
+    label_only = order.status is OrderStatus.SHIPPED and order.shipment_status is ShipmentStatus.LABEL_CREATED
+    if order.status not in (OrderStatus.PENDING, OrderStatus.CONFIRMED) and not label_only:
+        held = " and the carrier has its parcel" if order.status is OrderStatus.SHIPPED else ""
         raise FailedPrecondition(
-            f"order {order.order_number} is {order.status.value.lower().replace('_', ' ')} and can no longer be "
-            "cancelled; ask for a refund once it is delivered"
+            f"order {order.order_number} is {order.status.value.lower().replace('_', ' ')}{held} and can no longer "
+            "be cancelled; ask for a refund once it is delivered"
         )
     changed = _next_version(order, now)
     return changed, [_cancel(changed, reason, note, actor, now)]

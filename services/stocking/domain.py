@@ -637,10 +637,14 @@ def reserve_order_stock(existing: Reservation | None, *, order_id: str, lines: S
 
 def _release(reservation: Reservation, *, reason: ReleaseReason, staff_id: str,
              levels: Mapping[str, StockLevel | None], settings: StockSettings, now: datetime) -> ReservationChange:
+    # An active reservation's units were held (reserved); a committed one's had left on_hand.
+    committed = reservation.state is ReservationState.COMMITTED
     changed, movements, level_events = [], [], []
     for line in sorted(reservation.lines, key=lambda line: line.sku):
         level, movement, events = _move(_level_of(levels, line.sku), kind=StockMovementKind.RELEASED,
-                                        settings=settings, now=now, reserved_delta=-line.quantity,
+                                        settings=settings, now=now,
+                                        on_hand_delta=line.quantity if committed else 0,
+                                        reserved_delta=0 if committed else -line.quantity,
                                         release_reason=reason, order_id=reservation.order_id, staff_id=staff_id)
         changed.append(level)
         movements.append(movement)
@@ -679,6 +683,17 @@ def release_reservation(reservation: Reservation | None, *, order_id: str, reaso
         return _unchanged(current)
     return _release(current, reason=reason, staff_id=staff_id if reason is ReleaseReason.STAFF else "",
                     levels=levels, settings=settings, now=now)
+
+
+def release_for_cancelled_order(reservation: Reservation, *, levels: Mapping[str, StockLevel | None],
+                                settings: StockSettings, now: datetime) -> ReservationChange:
+    """OrderCancelled: whatever the order holds comes back. Ordering cancels a confirmed order only
+    before the carrier picked its parcel up, so a COMMITTED reservation's goods are still on the
+    shelf and go back on hand. A RELEASED or FAILED reservation comes back unchanged (replayed)."""
+    if reservation.state not in (ReservationState.ACTIVE, ReservationState.COMMITTED):
+        return _unchanged(reservation)
+    return _release(reservation, reason=ReleaseReason.ORDER_CANCELLED, staff_id="", levels=levels,
+                    settings=settings, now=now)
 
 
 def commit_reservation(reservation: Reservation | None, *, order_id: str, levels: Mapping[str, StockLevel | None],

@@ -2,7 +2,8 @@
 
 - ordering.orders.v1: OrderCreated reserves the order's lines (StockReserved, or
   StockReservationFailed naming the short lines); OrderConfirmed commits the reservation;
-  OrderCancelled releases it. The domain is idempotent per order id, so a replayed or repeated
+  OrderCancelled releases it (a committed one too: ordering cancels only before the carrier picked
+  the parcel up, so its goods go back on hand). The domain is idempotent per order id, so a replayed or repeated
   event changes nothing and publishes nothing.
 - cataloging.products.v1: a published product's SKU is tracked (at zero); an archived one is
   closed to new reservations.
@@ -16,17 +17,14 @@ commit together.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from services.runtime.bus import EventContext
-from services.runtime.errors import FailedPrecondition, NotFound
 from services.stocking import domain, messages
 from services.stocking.servicer import Stock
 
 ORDERS_TOPIC = "ordering.orders.v1"
 PRODUCTS_TOPIC = "cataloging.products.v1"
-log = logging.getLogger(__name__)
 
 
 class Handlers:
@@ -51,13 +49,7 @@ class Handlers:
         await self.stock.commit(event.work, event.publish, self._order_id(event))
 
     async def order_cancelled(self, event: EventContext) -> None:
-        order_id = self._order_id(event)
-        try:
-            await self.stock.release(event.work, event.publish, order_id, domain.ReleaseReason.ORDER_CANCELLED, "")
-        except (NotFound, FailedPrecondition) as exc:
-            # No reservation: nothing is held. A committed one: the goods were sold, and units that
-            # come back are counted in with AdjustStock (CUSTOMER_RETURN). Neither is an error here.
-            log.info("order %s cancelled, nothing to release: %s", order_id, exc.message)
+        await self.stock.release_cancelled_order(event.work, event.publish, self._order_id(event))
 
     async def product_published(self, event: EventContext) -> None:
         await self._change_level(event, event.event.product.sku, domain.track_sku)

@@ -137,6 +137,16 @@ class Stock:
         self.record_reservation(work, publish, change)
         return change
 
+    async def release_cancelled_order(self, work: UnitOfWork, publish: Publish, order_id: str) -> None:
+        """OrderCancelled: the order's reservation, active or committed, given back; none: nothing held."""
+        reservation, levels = await self._lock_reservation(work, order_id)
+        if reservation is None:
+            log.info("order %s cancelled before any stock was reserved for it: nothing to release", order_id)
+            return
+        change = domain.release_for_cancelled_order(reservation, levels=levels, settings=self.settings(),
+                                                    now=self.clock())
+        self.record_reservation(work, publish, change)
+
     async def commit(self, work: UnitOfWork, publish: Publish, order_id: str) -> domain.ReservationChange:
         reservation, levels = await self._lock_reservation(work, order_id)
         change = domain.commit_reservation(reservation, order_id=order_id, levels=levels, settings=self.settings(),

@@ -425,7 +425,13 @@ async def test_cancel_order_by_the_customer_or_staff(shop: Shop) -> None:
         await shop.paid(order)
         await shop.until(order.order_id, Status.ORDER_STATUS_CONFIRMED)
     await shop.shipped(shipped)
-    await shop.until(shipped.order_id, Status.ORDER_STATUS_SHIPPED)
+    await shop.scanned(shipped, shipment_pb2.SHIPMENT_STATUS_PICKED_UP, 4)  # the carrier has it now
+    timeline = api.GetOrderTimelineRequest(order_id=shipped.order_id)
+    deadline = time.monotonic() + 20
+    while api.TIMELINE_STEP_SHIPMENT_STATUS_CHANGED not in [
+            e.step for e in (await shop.orders.GetOrderTimeline(timeline)).entries]:
+        assert time.monotonic() < deadline, "ordering never heard of the pick-up"
+        await asyncio.sleep(0.2)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await shop.orders.CancelOrder(api.CancelOrderRequest(
             order_id=confirmed.order_id, reason=order_pb2.CANCELLATION_REASON_FRAUD_SUSPECTED), metadata=me)

@@ -306,7 +306,8 @@ async def test_order_events_reserve_commit_and_release(platform: Platform, stock
     [released] = await platform.events(RESERVATIONS, where=named("stock_released", cancelled))
     assert released.stock_released.reason == events_pb.RELEASE_REASON_ORDER_CANCELLED
     assert (await level(stock, a)).available == 3
-    # Cancelling an order stocking never reserved for, or one already committed, is not an error.
+    # Cancelling an order stocking never reserved for is not an error; cancelling a committed one
+    # (ordering does so only before the carrier picked the parcel up) puts its goods back on hand.
     for order_id in (order(), placed):
         await platform.publish(ORDERS, order_id, order_cancelled=ordering_events_pb.OrderCancelled(
             order_id=order_id))
@@ -315,7 +316,9 @@ async def test_order_events_reserve_commit_and_release(platform: Platform, stock
         order_id=sentinel, lines=order_lines((a, 1))))
     await platform.events(RESERVATIONS, where=named("stock_reserved", sentinel))
     assert (await stock.GetReservation(pb.GetReservationRequest(order_id=placed))).reservation.state == \
-        pb.RESERVATION_STATE_COMMITTED
+        pb.RESERVATION_STATE_RELEASED
+    back = await level(stock, a)
+    assert (back.on_hand, back.reserved, back.available) == (5, 1, 4)
     assert not await asyncio.to_thread(read_all, platform.kafka_bootstrap, f"{platform.kafka_topic(ORDERS)}.dlq")
 
 

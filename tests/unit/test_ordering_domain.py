@@ -202,7 +202,9 @@ STATES: dict[str, Callable[[], Order]] = {
     "PENDING/stock reserved": lambda: apply(new_order(), stock_reserved())[0],
     "PENDING/payment captured": lambda: apply(new_order(), payment_succeeded())[0],
     "CONFIRMED": lambda: apply(new_order(), stock_reserved(), payment_succeeded())[0],
-    "SHIPPED": lambda: apply(new_order(), stock_reserved(), payment_succeeded(), shipment_created())[0],
+    "SHIPPED/label only": lambda: apply(new_order(), stock_reserved(), payment_succeeded(), shipment_created())[0],
+    "SHIPPED": lambda: apply(new_order(), stock_reserved(), payment_succeeded(), shipment_created(),
+                             shipment_scanned(ShipmentStatus.PICKED_UP, t=5))[0],
     "DELIVERED": delivered,
     "CANCELLED": lambda: cancelled_by_customer(new_order()),
     "PARTIALLY_REFUNDED": lambda: refunded(delivered(), RequestRefund("k", lines=(RefundSelection("BOOK-1", 1),))),
@@ -265,6 +267,12 @@ MACHINE: dict[str, dict[str, tuple[object, tuple[type, ...]]]] = {
         "StockCommitted": (C, NONE), "PaymentSucceeded": (C, NONE), "PaymentFailed": (C, NONE),
         "PaymentVoided": (C, NONE), "InvoiceDrafted": (C, NONE), "ShipmentCreated": (S, NONE),
         "Shipment DELIVERED": (D, NONE), "CancelOrder(customer)": (K, CANC), "saga timeout": (C, NONE),
+    },
+    "SHIPPED/label only": {
+        "StockReserved": (S, NONE), "StockReservationFailed": (S, NONE), "StockReleased(expired)": (S, NONE),
+        "StockCommitted": (S, NONE), "PaymentSucceeded": (S, NONE), "PaymentFailed": (S, NONE),
+        "PaymentVoided": (S, NONE), "InvoiceDrafted": (S, NONE), "ShipmentCreated": (S, NONE),
+        "Shipment DELIVERED": (D, NONE), "CancelOrder(customer)": (K, CANC), "saga timeout": (S, NONE),
     },
     "SHIPPED": {
         "StockReserved": (S, NONE), "StockReservationFailed": (S, NONE), "StockReleased(expired)": (S, NONE),
@@ -612,8 +620,14 @@ def test_a_customer_may_only_give_customer_request() -> None:
 
 
 def test_cancelling_a_shipped_order_says_to_ask_for_a_refund() -> None:
-    with pytest.raises(FailedPrecondition, match="ask for a refund"):
+    with pytest.raises(FailedPrecondition, match=r"the carrier has its parcel.*ask for a refund"):
         customer_cancels(STATES["SHIPPED"]())
+
+
+def test_an_order_whose_parcel_only_has_its_label_can_still_be_cancelled() -> None:
+    order, [cancelled] = customer_cancels(STATES["SHIPPED/label only"]())
+    assert isinstance(cancelled, OrderCancelled)
+    assert (order.status, cancelled.previous_status) == (OrderStatus.CANCELLED, OrderStatus.SHIPPED)
 
 
 # -------------------------------------------------------------------------------------------- timeout

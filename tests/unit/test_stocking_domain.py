@@ -307,6 +307,27 @@ def test_release_of_an_unknown_or_committed_reservation_is_refused() -> None:
                               staff_id="", levels=by_sku(committed), settings=SETTINGS, now=at(2))
 
 
+def test_an_order_cancelled_gives_back_its_stock_held_or_committed_once() -> None:
+    held = reserve("o1", lines(("A", 3)), {"A": stocked("A", on_hand=10)})
+    released = d.release_for_cancelled_order(held.reservation, levels=by_sku(held), settings=SETTINGS, now=at(1))
+    assert [(lv.on_hand, lv.reserved) for lv in released.levels] == [(10, 0)]
+    held = reserve("o2", lines(("A", 3)), {"A": stocked("A", on_hand=10)})
+    committed = d.commit_reservation(held.reservation, order_id="o2", levels=by_sku(held), settings=SETTINGS,
+                                     now=at(1))
+    assert [(lv.on_hand, lv.reserved) for lv in committed.levels] == [(7, 0)]
+    # Cancelled before the carrier picked it up: the goods are still on the shelf.
+    returned = d.release_for_cancelled_order(committed.reservation, levels=by_sku(committed), settings=SETTINGS,
+                                             now=at(2))
+    assert [(lv.on_hand, lv.reserved) for lv in returned.levels] == [(10, 0)]
+    assert [(m.kind, m.on_hand_delta, m.reserved_delta) for m in returned.movements] == [
+        (d.StockMovementKind.RELEASED, 3, 0)]
+    assert returned.reservation.state is d.ReservationState.RELEASED
+    assert returned.reservation_events == [d.StockReleased(order_id="o2", lines=lines(("A", 3)),
+                                                           reason=d.ReleaseReason.ORDER_CANCELLED, released_by="")]
+    again = d.release_for_cancelled_order(returned.reservation, levels=by_sku(returned), settings=SETTINGS, now=at(3))
+    assert again.replayed and again.levels == [] and again.reservation_events == []
+
+
 def test_commit_takes_the_units_out_of_on_hand_once() -> None:
     held = reserve("o1", lines(("A", 3)), {"A": stocked("A", 10)})
     committed = d.commit_reservation(held.reservation, order_id="o1", levels=by_sku(held), settings=SETTINGS,
