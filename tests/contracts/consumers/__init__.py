@@ -1,0 +1,1 @@
+"""One module a consumer: `CONSUMER = Consumer("<service>")` and its expectations (see tools/contracts.py)."""

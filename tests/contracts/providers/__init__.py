@@ -1,0 +1,1 @@
+"""One module a provider: `PROVIDER = Provider("<service>", build)` and the states its consumers name."""

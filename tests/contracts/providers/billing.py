@@ -1,0 +1,41 @@
+"""Billing's states: an order's invoice moved through its life by billing's real handlers."""
+
+from __future__ import annotations
+
+import functools
+
+from tests.contracts.consumers.billing import (
+    ORDER_CANCELLED,
+    ORDER_CONFIRMED,
+    ORDER_CREATED,
+    ORDERS,
+    PAYMENT_REFUNDED,
+    PAYMENTS,
+)
+from tests.contracts.services import build
+from tools.contracts import Provider, Service
+
+PROVIDER = Provider("billing", functools.partial(build, "billing"))
+
+
+@PROVIDER.state("an order's invoice was drafted")
+async def drafted(service: Service) -> None:
+    await service.deliver(ORDERS, ORDER_CREATED)
+
+
+@PROVIDER.state("a confirmed order's invoice was finalized")
+async def finalized(service: Service) -> None:
+    await drafted(service)
+    await service.deliver(ORDERS, ORDER_CONFIRMED)
+
+
+@PROVIDER.state("a cancelled order's invoice was voided")
+async def voided(service: Service) -> None:
+    await drafted(service)
+    await service.deliver(ORDERS, ORDER_CANCELLED)
+
+
+@PROVIDER.state("a refunded order's credit note was issued")
+async def credited(service: Service) -> None:
+    await finalized(service)
+    await service.deliver(PAYMENTS, PAYMENT_REFUNDED)

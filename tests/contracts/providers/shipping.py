@@ -1,0 +1,38 @@
+"""Shipping's states: shipments made and followed by its real handlers and servicer; option checks."""
+
+from __future__ import annotations
+
+import functools
+
+from shipping.v1 import shipment_pb2
+from shipping.v1 import shipping_service_pb2 as shipping_api
+
+from tests.contracts.consumers.shipping import ORDER_CANCELLED, ORDER_CONFIRMED, ORDERS, shipment
+from tests.contracts.services import build
+from tools.contracts import Provider, Service
+
+PROVIDER = Provider("shipping", functools.partial(build, "shipping"))
+
+
+@PROVIDER.state("a confirmed order's shipment was created")
+async def created(service: Service) -> None:
+    await service.deliver(ORDERS, ORDER_CONFIRMED)
+
+
+@PROVIDER.state("a shipment's status changed")
+async def scanned(service: Service) -> None:
+    await created(service)
+    await service.call("shipping.v1.ShippingService/RecordCarrierScan", shipping_api.RecordCarrierScanRequest(
+        tracking_number=shipment(service).tracking_number, scan_id="scan-1",
+        status=shipment_pb2.SHIPMENT_STATUS_PICKED_UP))
+
+
+@PROVIDER.state("a cancelled order's shipment was cancelled")
+async def cancelled(service: Service) -> None:
+    await created(service)
+    await service.deliver(ORDERS, ORDER_CANCELLED)
+
+
+@PROVIDER.state("shipping serves the destination")
+async def serves(service: Service) -> None:
+    """Options are priced from shipping's rate table: nothing to set up."""

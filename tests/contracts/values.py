@@ -1,0 +1,14 @@
+"""Small values the declarations share."""
+
+from __future__ import annotations
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from shop.common.v1 import address_pb2, money_pb2
+
+AT = Timestamp(seconds=1_767_225_600)  # 2026-01-01T00:00:00Z
+ADDRESS = address_pb2.Address(full_name="Ada Lovelace", line1="12 rue des Lilas", postal_code="75011", city="Paris",
+                              country_code="FR")
+
+
+def eur(amount: int) -> money_pb2.Money:
+    return money_pb2.Money(amount_minor=amount, currency="EUR")

@@ -1,0 +1,765 @@
+"""Consumer-driven contracts: Pact v4 files written by the consumers' tests, verified against the providers' real code.
+
+    python -m tools.contracts write                 the consumers' contracts and their page, into consumers-contracts/
+    python -m tools.contracts verify [--provider P] every contract against its provider's real code (gate stage 4)
+    python -m tools.contracts stale                 committed contracts, page and pair coverage are current (stage 5)
+    python -m tools.contracts page                  the page alone
+    (each takes --dir DIR instead of consumers-contracts/)
+
+Declarations live in tests/contracts/: `consumers/<service>.py` says, for each event a service consumes
+and each call it makes, the example it relies on (a real Protobuf message holding only the fields the
+consumer reads) and the check that runs its real handler or caller on it; `providers/<service>.py`
+says how a provider reaches each state a consumer names. No Pact plugin is reachable here, so bodies
+travel in the canonical proto3 JSON mapping (field names as in the .proto); the contract pins every
+field of the example (present, of its type; an enum among its values; a list with at least one such
+element) and allows everything else. A field the consumer relies on is one it needs filled: proto3
+JSON leaves out default values, so a provider that stops filling a field breaks the contract too.
+
+In-process services: the real stores, handlers and servicers on an EventBus that never starts, whose
+units of work apply in memory (MemoryCommitter) and whose events go through the real serializer
+against the registry at SCHEMA_REGISTRY_URL, under a namespace of the run's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import contextlib
+import difflib
+import functools
+import importlib
+import json
+import os
+import pkgutil
+import sys
+import tempfile
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from unittest import mock
+
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+from google.protobuf import descriptor, descriptor_pool, json_format, message_factory
+from google.protobuf.message import Message
+
+os.environ.setdefault("PACT_DO_NOT_TRACK", "true")  # no network but package registries: no telemetry
+
+from pact import Pact, Verifier, match
+from pact.types import Message as PactMessage
+
+from services.runtime import bus as bus_module
+from services.runtime import topic_map
+from services.runtime.bus import EventBus, EventContext, envelope_class
+from services.runtime.transactions import Committer, OutgoingRecord, UnitOfWork
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACTS_DIR = ROOT / "consumers-contracts"
+PAGE = "README.md"
+JSON_TYPE = "application/json"
+T = TypeVar("T")
+M = TypeVar("M", bound=Message)
+
+# --- bodies: Protobuf messages <-> proto3 JSON and Pact matchers ---------------------------------------------
+
+TIMESTAMP = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$"
+INT64 = r"^-?\d+$"
+FD = descriptor.FieldDescriptor
+INT64_TYPES = {FD.TYPE_INT64, FD.TYPE_UINT64, FD.TYPE_SINT64, FD.TYPE_FIXED64, FD.TYPE_SFIXED64}
+
+
+def as_json(message: Message) -> dict[str, Any]:
+    """The canonical proto3 JSON mapping, with the .proto's field names; default values left out."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def parse(body: str | bytes | dict[str, Any], message_class: type[M]) -> M:
+    raw = body if isinstance(body, dict) else json.loads(body)
+    return json_format.ParseDict(raw, message_class())
+
+
+def matchers(message: Message) -> dict[str, Any]:
+    """A Pact body pinning every field set in `message`: present and of its type, nothing else asked."""
+    raw = as_json(message)
+    return {f.name: _field_matcher(f, value, raw[f.name]) for f, value in message.ListFields()}
+
+
+def _field_matcher(f: descriptor.FieldDescriptor, value: Any, raw: Any) -> Any:
+    if f.message_type is not None and f.message_type.GetOptions().map_entry:
+        value_field = f.message_type.fields_by_name["value"]
+        return {key: _one(value_field, value[key], raw[str(key)]) for key in value}
+    if f.is_repeated:
+        return match.each_like(_one(f, value[0], raw[0]), min=1)
+    return _one(f, value, raw)
+
+
+def _one(f: descriptor.FieldDescriptor, value: Any, raw: Any) -> Any:
+    if f.message_type is not None:
+        name = f.message_type.full_name
+        if name == "google.protobuf.Timestamp":
+            return match.regex(raw, regex=TIMESTAMP)
+        if name.startswith("google.protobuf."):  # Duration, wrappers ...: their JSON form, by type
+            return match.like(raw)
+        return matchers(value)
+    if f.enum_type is not None:
+        names = [v.name for v in f.enum_type.values if v.number != 0]
+        return match.regex(raw, regex=f"^({'|'.join(names)})$")
+    if f.type in INT64_TYPES:
+        return match.regex(raw, regex=INT64)
+    if f.type == FD.TYPE_BOOL:
+        return match.bool(raw)
+    if f.type in (FD.TYPE_DOUBLE, FD.TYPE_FLOAT):
+        return match.number(raw)
+    if f.cpp_type in (FD.CPPTYPE_INT32, FD.CPPTYPE_UINT32):
+        return match.int(raw)
+    return match.str(raw)  # strings, and bytes as base64
+
+
+def field_paths(body: Any, prefix: str = "") -> list[str]:
+    """The leaf fields of a JSON body: "order_confirmed.lines[].sku"."""
+    if isinstance(body, dict):
+        return [p for key, value in body.items() for p in field_paths(value, f"{prefix}.{key}" if prefix else key)]
+    if isinstance(body, list):
+        return field_paths(body[0], f"{prefix}[]") if body else [f"{prefix}[]"]
+    return [prefix]
+
+
+def _load_generated() -> None:
+    """Import every generated module, so that services and messages can be found by name."""
+    gen = next(Path(p) for p in sys.path if (Path(p) / "shop" / "common" / "v1").is_dir())
+    for path in sorted(gen.rglob("*_pb2.py")):
+        importlib.import_module(".".join(path.relative_to(gen).with_suffix("").parts))
+
+
+@functools.cache
+def method(rpc: str) -> descriptor.MethodDescriptor:
+    """"carting.v1.CartService/GetCart" -> its method descriptor."""
+    _load_generated()
+    service, name = rpc.split("/")
+    return descriptor_pool.Default().FindServiceByName(service).FindMethodByName(name)
+
+
+def message_class(message_descriptor: descriptor.Descriptor) -> type[Message]:
+    return message_factory.GetMessageClass(message_descriptor)
+
+
+def provider_of_rpc(rpc: str) -> str:
+    return rpc.split(".", 1)[0]
+
+
+# --- declarations ------------------------------------------------------------------------------------------
+
+Check = Callable[..., Awaitable[None]]
+
+
+@dataclass
+class Expectation:
+    """One interaction of a consumer's contract: an event it handles or a call it makes."""
+
+    consumer: str
+    provider: str
+    given: str
+    params: dict[str, Any]
+    check: Check
+    topic: str = ""  # an event ...
+    example: Message | None = None
+    rpc: str = ""  # ... or a call
+    request: Message | None = None
+    response: Message | None = None
+    variant: str = ""
+
+    @property
+    def subject(self) -> str:
+        """What the interaction is about: "<topic> <event>" or "<package.Service>/<Method>"."""
+        return f"{self.topic} {self.example.WhichOneof('event')}" if self.example is not None else self.rpc
+
+    @property
+    def description(self) -> str:
+        return f"{self.subject} ({self.variant})" if self.variant else self.subject
+
+
+class Consumer:
+    """A service's expectations of the others: `CONSUMER = Consumer("billing")` in tests/contracts/consumers/."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.expectations: list[Expectation] = []
+
+    def event(self, topic: str, example: Message, *, given: str, variant: str = "",
+              **params: Any) -> Callable[[Check], Check]:
+        """The consumer handles this event: `example` is the topic's envelope holding what the handler reads;
+        the decorated `async def check(service, envelope)` runs the real handler on it and asserts the effect."""
+        def register(check: Check) -> Check:
+            self.expectations.append(Expectation(self.name, topic_map.load()[topic].producer, given, params, check,
+                                                 topic=topic, example=example, variant=variant))
+            return check
+        return register
+
+    def call(self, rpc: str, request: Message, response: Message, *, given: str, variant: str = "",
+             **params: Any) -> Callable[[Check], Check]:
+        """The consumer calls `rpc` with (at least) `request` and reads `response`'s fields; the decorated
+        `async def check(service, response)` drives the real caller, whose stub answers `response`."""
+        def register(check: Check) -> Check:
+            self.expectations.append(Expectation(self.name, provider_of_rpc(rpc), given, params, check, rpc=rpc,
+                                                 request=request, response=response, variant=variant))
+            return check
+        return register
+
+    def providers(self) -> list[str]:
+        return sorted({e.provider for e in self.expectations})
+
+    def pact(self, provider: str) -> Pact:
+        pact = Pact(self.name, provider)
+        for e in self.expectations:
+            if e.provider != provider:
+                continue
+            params = e.params or None
+            if e.example is not None:
+                (pact.upon_receiving(e.description, "Async").given(e.given, params)
+                 .with_body(matchers(e.example), JSON_TYPE).with_metadata({"topic": e.topic}))
+            else:
+                assert e.request is not None and e.response is not None
+                (pact.upon_receiving(e.description, "Sync").given(e.given, params)
+                 .with_body(json.dumps(as_json(e.request), sort_keys=True), JSON_TYPE, part="Request")
+                 .with_metadata({"rpc": e.rpc}, "Request")
+                 .with_body(matchers(e.response), JSON_TYPE, part="Response"))
+        return pact
+
+
+State = Callable[..., Coroutine[Any, Any, dict[str, Any] | None]]
+
+
+class Provider:
+    """How a provider reaches the states its consumers name: `PROVIDER = Provider("ordering", build)`, with
+    `build()` returning a fresh in-process Service, and `@PROVIDER.state("...")` on `async def setup(service,
+    **params)` that drives the real code until it has published the event (or can answer the call). A state
+    may return the ids it made ({"cart_id": ...}): they replace the example's in the call's request (what
+    Pact calls values injected from the provider state)."""
+
+    def __init__(self, name: str, build: Callable[[], Service]) -> None:
+        self.name, self.build = name, build
+        self.states: dict[str, State] = {}
+
+    def state(self, name: str) -> Callable[[State], State]:
+        def register(setup: State) -> State:
+            self.states[name] = setup
+            return setup
+        return register
+
+
+def _modules(package: str) -> Iterator[Any]:
+    pkg = importlib.import_module(package)
+    for info in pkgutil.iter_modules(pkg.__path__):
+        yield importlib.import_module(f"{package}.{info.name}")
+
+
+def consumers() -> dict[str, Consumer]:
+    found = [module.CONSUMER for module in _modules("tests.contracts.consumers") if hasattr(module, "CONSUMER")]
+    return {c.name: c for c in sorted(found, key=lambda c: c.name)}
+
+
+def providers() -> dict[str, Provider]:
+    found = [module.PROVIDER for module in _modules("tests.contracts.providers") if hasattr(module, "PROVIDER")]
+    return {p.name: p for p in found}
+
+
+# --- services in-process ---------------------------------------------------------------------------------------
+
+
+class MemoryCommitter(Committer):
+    """Units of work applied to the stores in memory; what they publish is kept in `sent`."""
+
+    def __init__(self) -> None:  # no producer: nothing reaches Kafka
+        self.sent: list[OutgoingRecord] = []
+
+    async def commit(self, work: UnitOfWork) -> None:
+        for store, key, value in work.changes:
+            store.apply(key, value)
+        self.sent += work.records
+
+
+_registered: set[tuple[str, str]] = set()
+NAMESPACE = f"contracts-{uuid.uuid4().hex[:8]}"
+
+
+def local_bus(service: str) -> EventBus:
+    """An EventBus that is never started: units of work commit in memory, events are framed by the real
+    serializer against SCHEMA_REGISTRY_URL, where the working tree's envelopes are registered under a
+    namespace of this run's own (so an unpublished, compatible schema change is verified as it is)."""
+    url = os.environ.get("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081")
+    with mock.patch.object(bus_module, "Committer", lambda *args, **kwargs: MemoryCommitter()):
+        bus = EventBus(service, os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"), url, namespace=NAMESPACE)
+    if (url, NAMESPACE) not in _registered:
+        client = SchemaRegistryClient({"url": url})
+        for topic in bus.topics.values():
+            serializer = ProtobufSerializer(envelope_class(topic.envelope), client, {"auto.register.schemas": True})
+            serializer(envelope_class(topic.envelope)(), SerializationContext(topic.name, MessageField.VALUE))
+        _registered.add((url, NAMESPACE))
+    return bus
+
+
+class FakeStub:
+    """A gRPC stub standing in for a callee: `answers[method]` is a response, an exception to raise, or a
+    function of the request; every call is kept in `calls` as (method, request)."""
+
+    def __init__(self, service: str, **answers: Any) -> None:
+        self.service, self.answers = service, answers
+        self.calls: list[tuple[str, Message]] = []
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        if not name[:1].isupper():
+            raise AttributeError(name)
+
+        async def call(request: Message, **_: Any) -> Any:
+            self.calls.append((name, request))
+            if name not in self.answers:
+                raise AssertionError(f"{self.service}/{name} was called, but the test gave it no answer")
+            answer = self.answers[name]
+            if isinstance(answer, BaseException):
+                raise answer
+            return answer(request) if callable(answer) else answer
+        return call
+
+
+class Context:
+    """The grpc.aio.ServicerContext a servicer reads: the call's metadata."""
+
+    def __init__(self, **metadata: str) -> None:
+        self.metadata = tuple(metadata.items())
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self.metadata
+
+
+@dataclass
+class Service:
+    """One service in-process: its bus, its servicer, and the stubs standing in for the services it calls."""
+
+    name: str
+    bus: EventBus
+    servicer: Any = None
+    stubs: dict[str, FakeStub] = field(default_factory=dict)  # callee -> stub
+    parts: dict[str, Any] = field(default_factory=dict)  # whatever else a test needs (stores, views ...)
+
+    @property
+    def sent(self) -> list[OutgoingRecord]:
+        committer = self.bus.committer
+        assert isinstance(committer, MemoryCommitter)
+        return committer.sent
+
+    async def deliver(self, topic: str, envelope: Message) -> UnitOfWork:
+        """The event as the bus hands it to the service's handler, in a unit of work that then commits."""
+        spec = self.bus.topics[topic]
+        name = envelope.WhichOneof("event")
+        handler = self.bus._handlers.get((spec.name, name))
+        if handler is None:
+            raise AssertionError(f"{self.name} registers no handler for {topic} {name}")
+        async with self.bus.unit_of_work() as work:
+            await handler(EventContext(self.bus, work, spec.name, name, getattr(envelope, name),
+                                       envelope.metadata))  # type: ignore[attr-defined]
+        return work
+
+    async def call(self, rpc: str, request: Message, **metadata: str) -> Any:
+        """The servicer's answer to a call, as a caller gets it (through the binary encoding)."""
+        answer = await getattr(self.servicer, rpc.split("/")[1])(request, Context(**metadata))
+        return type(answer).FromString(answer.SerializeToString())
+
+    def published(self, topic: str, event: str | None = None) -> list[Any]:
+        """The envelopes published so far on a topic (of one event), decoded by the real deserializer."""
+        name = self.bus.topics[topic].name
+        found = [self.bus.deserialize(r.topic, r.value) for r in self.sent if r.topic == name and r.value]
+        return [e for e in found if event is None or e.WhichOneof("event") == event]
+
+    def event(self, topic: str, event: str) -> Any:
+        found = self.published(topic, event)
+        assert found, f"{self.name} published no {event} on {topic}"
+        return getattr(found[-1], event)
+
+
+def metadata(**fields: Any) -> Any:
+    """EventMetadata for an example (the bus reads event_id; the rest as a handler needs)."""
+    from shop.common.v1 import event_pb2
+
+    return event_pb2.EventMetadata(event_id=fields.pop("event_id", str(uuid.UUID(int=1))), **fields)
+
+
+# --- the consumer side -----------------------------------------------------------------------------------------
+
+
+async def run_consumer(consumer: Consumer, provider: str, build: Callable[[str], Service]) -> None:
+    """Feed each of the pair's contract examples, as Pact gives it back, to the consumer's real code."""
+    pact = consumer.pact(provider)
+    by_description = {e.description: e for e in consumer.expectations if e.provider == provider}
+    for message in pact.interactions("Async"):
+        e = by_description[message.description]
+        contents = message.contents
+        assert contents is not None and contents.contents is not None
+        envelope = parse(contents.contents, envelope_class(topic_map.load()[e.topic].envelope))
+        try:
+            await e.check(build(consumer.name), envelope)
+        except Exception as exc:
+            raise AssertionError(f"{consumer.name}, {e.description}: {type(exc).__name__}: {exc}") from exc
+    for sync in pact.interactions("Sync"):
+        e = by_description[sync.description]
+        rpc = method(e.rpc)
+        response = parse(next(iter(sync.response_contents)).contents or "{}", message_class(rpc.output_type))
+        service = build(consumer.name)
+        stub = service.stubs[provider]
+        stub.answers[rpc.name] = response
+        try:
+            await e.check(service, response)
+            sent = [request for name, request in stub.calls if name == rpc.name]
+            assert sent, f"the caller never called {e.rpc}"
+            asked = set(field_paths(as_json(e.request))) - set(field_paths(as_json(sent[-1])))  # type: ignore[arg-type]
+            assert not asked, f"the contract's request has {sorted(asked)}, which the caller does not send"
+        except Exception as exc:
+            raise AssertionError(f"{consumer.name}, {e.description}: {type(exc).__name__}: {exc}") from exc
+
+
+def write(directory: Path) -> list[Path]:
+    """Every consumer's contracts (one file a pair) and the page, into `directory`; a contract no consumer
+    declares any more is removed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for consumer in consumers().values():
+        for provider in consumer.providers():
+            consumer.pact(provider).write_file(directory, overwrite=True)
+            written.append(directory / f"{consumer.name}-{provider}.json")
+    for left in set(directory.glob("*.json")) - set(written):
+        left.unlink()
+    (directory / PAGE).write_text(page(directory))
+    return written
+
+
+# --- the provider side -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Failure:
+    consumer: str
+    interaction: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.consumer} <- {self.interaction}: {self.problem}"
+
+
+class _Loop:
+    """An event loop in a thread of its own, for the provider's async code called from Pact's callbacks."""
+
+    def __enter__(self) -> _Loop:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+
+    def __exit__(self, *_: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+@contextlib.contextmanager
+def _silenced() -> Iterator[None]:
+    """Pact's verifier (Rust) prints every interaction to stdout and its callback server logs every request
+    to stderr; the results it returns say what matters."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        os.dup2(devnull.fileno(), 2)
+    try:
+        yield
+    finally:
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def contract_files(directory: Path, provider: str | None = None) -> list[Path]:
+    files = sorted(directory.glob("*.json"))
+    return [f for f in files if provider is None or json.loads(f.read_text())["provider"]["name"] == provider]
+
+
+def verify(provider: Provider, files: list[Path]) -> list[Failure]:
+    """Check the provider's real code against each consumer's contract with Pact's Verifier: for each
+    interaction, the provider state is set up, the real code publishes the event (or answers the call),
+    the real serializer encodes it and the real deserializer decodes it, and Pact compares."""
+    return [failure for path in files for failure in _verify_file(provider, path)]
+
+
+def _verify_file(provider: Provider, path: Path) -> list[Failure]:
+    consumer = json.loads(path.read_text())["consumer"]["name"]
+    current: dict[str, Any] = {}
+    raised: dict[str, str] = {}  # state or interaction -> what our callback raised (Pact only says "failed")
+
+    @contextlib.contextmanager
+    def reported(key: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            raised[key] = f"{type(exc).__name__}: {exc}"
+            raise
+
+    def set_up(state: str, action: str, parameters: dict[str, Any] | None) -> None:
+        if action != "setup":
+            return
+        with reported(state):
+            if state not in provider.states:
+                raise LookupError(f"no such state in tests/contracts/providers/{provider.name}.py")
+            current["service"] = service = provider.build()
+            current["values"] = loop.run(provider.states[state](service, **(parameters or {}))) or {}
+
+    def produce(name: str, metadata: dict[str, Any]) -> PactMessage:
+        with reported(name):
+            return _produce(current.pop("service"), current.pop("values"), name.split(" (")[0], metadata, loop)
+
+    verifier = (Verifier(provider.name).state_handler(set_up, teardown=False).message_handler(produce)
+                .add_source(str(path)))
+    with _Loop() as loop, _silenced(), contextlib.suppress(RuntimeError):
+        verifier.verify()  # failures are read from the results below
+    results = verifier.results
+    failures = []
+    for result in results.get("interactionResults", []):
+        if result.get("result") == "OK" or result.get("pending"):
+            continue
+        states = result.get("providerStates") or []
+        interaction = result["description"] + (f" given {', '.join(states)!r}" if states else "")
+        mismatch = result.get("mismatch") or {}
+        problems = [f"{m.get('path', '')} {m.get('mismatch', '')}".strip() for m in mismatch.get("mismatches", [])]
+        if not problems:
+            why = [raised[key] for key in [*states, result["description"]] if key in raised]
+            problems = why or [mismatch.get("message") or json.dumps(mismatch)]
+        failures += [Failure(consumer, interaction, problem) for problem in problems]
+    if not results.get("interactionResults"):
+        failures += [Failure(consumer, str(e.get("interaction", "")), json.dumps(e.get("mismatch")))
+                     for e in results.get("errors", [])]
+    return failures
+
+
+def _produce(service: Service, values: dict[str, Any], subject: str, metadata: dict[str, Any],
+             loop: _Loop) -> PactMessage:
+    """What the provider sends for an interaction: its servicer's answer to the contract's request, or the
+    last such event its state published, as the real deserializer decoded it."""
+    if "request" in metadata:
+        rpc = method(subject)
+        request = parse(metadata["request"]["contents"]["content"], message_class(rpc.input_type))
+        # the ids the provider state made, in place of the example's (those the request has)
+        json_format.ParseDict(values, request, ignore_unknown_fields=True)
+        answer = loop.run(service.call(subject, request))
+        return PactMessage(contents=json.dumps(as_json(answer)).encode(), content_type=JSON_TYPE, metadata=None)
+    topic, event = subject.split(" ")
+    found = service.published(topic, event)
+    if not found:
+        published = [e.WhichOneof("event") for e in service.published(topic)]
+        raise LookupError(f"the provider state published no {event} on {topic} (it published {published})")
+    return PactMessage(contents=json.dumps(as_json(found[-1])).encode(), content_type=JSON_TYPE,
+                       metadata={"topic": topic})
+
+
+# --- pairs: what exists in the code, what the contracts cover --------------------------------------------------
+
+
+def event_subjects() -> dict[tuple[str, str], set[str]]:
+    """(consumer, provider) -> "<topic> <event>" for every event the topic map says a service consumes."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for topic in topic_map.load().values():
+        for consumer, events in topic.consumers.items():
+            found.setdefault((consumer, topic.producer), set()).update(f"{topic.name} {e}" for e in events)
+    return found
+
+
+def call_subjects(services_dir: Path = ROOT / "services") -> dict[tuple[str, str], set[str]]:
+    """(caller, callee) -> "<package.Service>/<Method>" for every call a service makes to another: the stubs its
+    __main__ builds on channel_to("<callee>", ...), passed as `name=`, and the `self.<name>.<Method>(...)`
+    calls in its code."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for main in sorted(services_dir.glob("*/__main__.py")):
+        caller = main.parent.name
+        tree = ast.parse(main.read_text())
+        packages = {alias.name: node.module.rsplit(".", 1)[0] for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module for alias in node.names}
+        stubs: dict[str, tuple[str, str]] = {}  # attribute -> (callee, package.Service)
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.keyword) and node.arg and isinstance(node.value, ast.Call)
+                    and isinstance(node.value.func, ast.Name) and node.value.func.id.endswith("Stub")
+                    and node.value.args and isinstance(channel := node.value.args[0], ast.Call)
+                    and isinstance(channel.func, ast.Name) and channel.func.id == "channel_to"
+                    and isinstance(name := channel.args[0], ast.Constant)):
+                stub = node.value.func.id
+                stubs[node.arg] = (str(name.value), f"{packages[stub]}.{stub.removesuffix('Stub')}")
+        for source in sorted(main.parent.glob("*.py")):
+            for node in ast.walk(ast.parse(source.read_text())):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and isinstance(node.func.value, ast.Attribute) and node.func.value.attr in stubs
+                        and isinstance(node.func.value.value, ast.Name) and node.func.value.value.id == "self"):
+                    callee, service = stubs[node.func.value.attr]
+                    found.setdefault((caller, callee), set()).add(f"{service}/{node.func.attr}")
+    return found
+
+
+def coverage_problems(directory: Path = CONTRACTS_DIR) -> list[str]:
+    """Every pair in the code has its contract file, holding an interaction for each event and call; no
+    contract file is left for a pair that no longer exists."""
+    needed: dict[tuple[str, str], set[str]] = {}
+    for found in (event_subjects(), call_subjects()):
+        for pair, subjects in found.items():
+            needed.setdefault(pair, set()).update(subjects)
+    problems = []
+    for (consumer, provider), subjects in sorted(needed.items()):
+        path = directory / f"{consumer}-{provider}.json"
+        if not path.exists():
+            problems.append(f"{consumer} consumes from {provider} ({', '.join(sorted(subjects))}) but "
+                            f"{path.relative_to(directory.parent)} does not exist: add the expectations to "
+                            f"tests/contracts/consumers/{consumer}.py and run `make contracts`")
+            continue
+        covered = {i["description"].split(" (")[0] for i in json.loads(path.read_text())["interactions"]}
+        problems += [f"{path.name}: no interaction for {s}, which {consumer} consumes: add it to "
+                     f"tests/contracts/consumers/{consumer}.py" for s in sorted(subjects - covered)]
+    for path in contract_files(directory):
+        contract = json.loads(path.read_text())
+        pair = (contract["consumer"]["name"], contract["provider"]["name"])
+        if pair not in needed:
+            problems.append(f"{path.name}: {pair[0]} neither consumes events from nor calls {pair[1]} any more")
+    return problems
+
+
+# --- the page ------------------------------------------------------------------------------------------------------
+
+
+def page(directory: Path = CONTRACTS_DIR) -> str:
+    """consumers-contracts/README.md: every pair, and for each provider message which consumers read which fields."""
+    contracts = [json.loads(p.read_text()) for p in contract_files(directory)]
+    lines = ["# Consumer-driven contracts", "",
+             "Generated by `make contracts` (`python -m tools.contracts write`) from the Pact files beside it, "
+             "which the consumers' tests (tests/contracts/consumers/) write; `make gates` fails when it is stale. "
+             "How they are verified: [the README](../README.md#changing-a-schema-safely).", "",
+             "## Pairs", "", "| consumer | provider | events | calls | contract |", "|---|---|---|---|---|"]
+    reads: dict[str, dict[str, set[str]]] = {}  # provider message -> field -> consumers
+    for c in contracts:
+        consumer, provider = c["consumer"]["name"], c["provider"]["name"]
+        events = [i for i in c["interactions"] if i["type"] == "Asynchronous/Messages"]
+        calls = [i for i in c["interactions"] if i["type"] == "Synchronous/Messages"]
+        lines.append(f"| {consumer} | {provider} | {len(events)} | {len(calls)} | "
+                     f"[{consumer}-{provider}.json]({consumer}-{provider}.json) |")
+        for i in events:
+            subject = i["description"].split(" (")[0]
+            for path in field_paths(i["contents"]["content"]):
+                reads.setdefault(f"{subject} ({provider})", {}).setdefault(path, set()).add(consumer)
+        for i in calls:
+            subject = i["description"].split(" (")[0]
+            for path in field_paths(i["response"][0]["contents"]["content"]):
+                reads.setdefault(f"{subject} response ({provider})", {}).setdefault(path, set()).add(consumer)
+    lines += ["", f"{len(contracts)} pairs, "
+              f"{sum(1 for c in contracts for i in c['interactions'] if i['type'] == 'Asynchronous/Messages')} "
+              "event interactions, "
+              f"{sum(1 for c in contracts for i in c['interactions'] if i['type'] == 'Synchronous/Messages')} "
+              "call interactions.", "", "## Who reads what", "",
+              "A field listed here must be filled by its provider: the consumers named rely on it.", ""]
+    for subject in sorted(reads):
+        lines += [f"### {subject}", "", "| field | read by |", "|---|---|"]
+        lines += [f"| `{path}` | {', '.join(sorted(who))} |" for path, who in sorted(reads[subject].items())]
+        lines.append("")
+    return "\n".join(lines)
+
+
+# --- staleness -------------------------------------------------------------------------------------------------
+
+
+def stale(directory: Path = CONTRACTS_DIR) -> list[str]:
+    """What differs between the committed contracts and page and what the consumers' tests write now."""
+    problems = []
+    with tempfile.TemporaryDirectory(prefix="contracts-") as tmp:
+        fresh = Path(tmp)
+        write(fresh)
+        names = {p.name for p in fresh.iterdir()} | {p.name for p in directory.glob("*.json")}
+        for name in sorted(names | {PAGE}):
+            new, old = fresh / name, directory / name
+            if not old.exists():
+                problems.append(f"{old.relative_to(ROOT)} is missing")
+            elif not new.exists():
+                problems.append(f"{old.relative_to(ROOT)} is written by no consumer test any more")
+            elif new.read_text() != old.read_text():
+                diff = difflib.unified_diff(old.read_text().splitlines(), new.read_text().splitlines(),
+                                            f"committed {name}", f"written now {name}", lineterm="", n=1)
+                problems.append(f"{old.relative_to(ROOT)} is stale:\n" + "\n".join(list(diff)[:30]))
+    return problems
+
+
+# --- the command line ----------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def registry() -> Iterator[None]:
+    """SCHEMA_REGISTRY_URL, or a scratch registry (on KAFKA_BOOTSTRAP's broker, or one started here)."""
+    if os.environ.get("SCHEMA_REGISTRY_URL"):
+        yield
+        return
+    from registry.workflow import ephemeral_registry
+
+    with ephemeral_registry([]) as client:
+        os.environ["SCHEMA_REGISTRY_URL"] = client.url
+        try:
+            yield
+        finally:
+            del os.environ["SCHEMA_REGISTRY_URL"]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.contracts")
+    parser.add_argument("command", choices=["write", "verify", "stale", "page"])
+    parser.add_argument("--provider", action="append", help="verify only this provider's contracts")
+    parser.add_argument("--dir", type=Path, default=CONTRACTS_DIR)
+    args = parser.parse_args(argv)
+    if args.command == "write":
+        for path in write(args.dir):
+            print(f"wrote {path}")
+        return 0
+    if args.command == "page":
+        (args.dir / PAGE).write_text(page(args.dir))
+        return 0
+    if args.command == "stale":
+        problems = stale(args.dir) + coverage_problems(args.dir)
+        for problem in problems:
+            print(f"FAIL {problem}")
+        if problems:
+            print("result: FAILED — run `make contracts` and commit consumers-contracts/ with the change "
+                  "that made it differ")
+            return 1
+        print(f"result: ok ({len(contract_files(args.dir))} contracts and their page are current)")
+        return 0
+    known = providers()
+    chosen = args.provider or sorted({json.loads(p.read_text())["provider"]["name"]
+                                      for p in contract_files(args.dir)})
+    failures: list[Failure] = []
+    with registry():
+        for name in chosen:
+            files = contract_files(args.dir, name)
+            if name not in known:
+                failures += [Failure(json.loads(f.read_text())["consumer"]["name"], "*",
+                                     f"no provider states for {name} in tests/contracts/providers/") for f in files]
+                continue
+            found = verify(known[name], files)
+            count = sum(len(json.loads(f.read_text())["interactions"]) for f in files)
+            print(f"{name}: {count} interactions of {len(files)} consumers: "
+                  f"{'ok' if not found else f'{len(found)} FAILED'}")
+            failures += found
+    for failure in failures:
+        print(f"FAIL {failure}")
+    print("result: " + ("FAILED — the provider no longer gives a consumer what its contract relies on"
+                        if failures else "ok"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+
