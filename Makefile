@@ -19,7 +19,7 @@ up: gen
 	$(PY) -m tools.up
 
 test: lint gates
-	$(PY) -m tools.testenv -- $(PY) -m pytest -n $(PYTEST_WORKERS) -q
+	$(PY) -m tools.testenv -- $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q
 
 # The merge gate: its stages in order, stopping at the first that fails; each names what broke and for whom.
 gate = @echo "gate $(1)/5: $(2)"; $(3) || { echo "gate $(1)/5 FAILED: $(2) (what broke is listed above)"; exit 1; }

@@ -27,13 +27,15 @@ from profiling.v1 import profile_service_pb2 as profile
 from profiling.v1 import profile_service_pb2_grpc as profile_grpc
 from shop.common.v1 import address_pb2, money_pb2
 
+from services.profiling.__main__ import ProfilingSettings
 from services.runtime.config import DEFAULT_PORTS
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "sites" / "static" / "products"
 
-ADMIN_EMAIL = os.environ.get("PROFILING_ADMIN_EMAIL", "admin@shop.example")
-ADMIN_PASSWORD = os.environ.get("PROFILING_ADMIN_PASSWORD", "change-me-admin-2026")
+# The first admin is the one profiling creates at start-up, from the same variables and defaults.
+ADMIN_EMAIL = os.environ.get("PROFILING_ADMIN_EMAIL", ProfilingSettings.model_fields["admin_email"].default)
+ADMIN_PASSWORD = os.environ.get("PROFILING_ADMIN_PASSWORD", ProfilingSettings.model_fields["admin_password"].default)
 CUSTOMERS = [
     ("ada@example.com", "ada-lovelace-2026", "Ada", "Lovelace", True),
     ("bob@example.com", "bob-builder-2026", "Bob", "Martin", False),

@@ -1,7 +1,7 @@
 """`make up`: start the whole platform in order, wait until each part is healthy, print where it is.
 
 Kafka first, then the topics of the topic map, then each process in PROCESSES (registry, services,
-sites) as they come into being. Ctrl-C or SIGTERM stops everything in reverse order. Logs go to
+sites) as they come into being, then the demo shop (tools/demo_data.py). Ctrl-C or SIGTERM stops everything in reverse order. Logs go to
 .run/<name>.log, never to the terminal.
 """
 
@@ -86,6 +86,15 @@ PROCESSES: list[Process] = [
 ]
 
 
+def load_demo_data(env: dict[str, str]) -> list[str]:
+    """The demo shop (tools/demo_data.py), once every service is up; a second `make up` adds nothing."""
+    result = subprocess.run([sys.executable, "-m", "tools.demo_data"], env=env, cwd=ROOT, capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"loading the demo data failed: {(result.stderr or result.stdout).strip()}")
+    return result.stdout.splitlines()
+
+
 def create_topics(bootstrap: str) -> int:
     from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -142,6 +151,7 @@ def main() -> int:
             rows.append((process.name, f"127.0.0.1:{process.port}", process.shows))
             if process.then is not None:
                 rows.append(("", "", process.then(env)))
+        rows += [("demo", "", line.strip()) for line in load_demo_data(env)]
     except RuntimeError as exc:
         print(f"up: {exc}", file=sys.stderr)
         stopping.set()

@@ -39,7 +39,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     """Wraps the handler of each unary method, and of each server-streaming one written as an async
     generator (file downloads), once, the first time the method is called."""
 
-    def __init__(self) -> None:
+    def __init__(self, not_ready: Callable[[], str | None] = lambda: None) -> None:
+        # Says why the service cannot answer yet (its stores are still being restored), or None.
+        self.not_ready = not_ready
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
@@ -54,26 +56,26 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         if handler.unary_unary is not None:
-            wrapped = handler._replace(unary_unary=_observed(method, handler.unary_unary))
+            wrapped = handler._replace(unary_unary=_observed(method, handler.unary_unary, self.not_ready))
         elif handler.unary_stream is not None and inspect.isasyncgenfunction(handler.unary_stream):
-            wrapped = handler._replace(unary_stream=_observed_stream(method, handler.unary_stream))
+            wrapped = handler._replace(unary_stream=_observed_stream(method, handler.unary_stream, self.not_ready))
         else:
             return handler
         self._wrapped[method] = wrapped
         return wrapped
 
 
-def _observed(method: str, behaviour: Behaviour) -> Behaviour:
+def _observed(method: str, behaviour: Behaviour, not_ready: Callable[[], str | None]) -> Behaviour:
     async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        async with _observing(method, context):
+        async with _observing(method, context, not_ready):
             return await behaviour(request, context)
 
     return observed
 
 
-def _observed_stream(method: str, behaviour: StreamBehaviour) -> StreamBehaviour:
+def _observed_stream(method: str, behaviour: StreamBehaviour, not_ready: Callable[[], str | None]) -> StreamBehaviour:
     async def observed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        async with _observing(method, context):
+        async with _observing(method, context, not_ready):
             async for response in behaviour(request, context):
                 yield response
 
@@ -81,8 +83,13 @@ def _observed_stream(method: str, behaviour: StreamBehaviour) -> StreamBehaviour
 
 
 @contextlib.asynccontextmanager
-async def _observing(method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-    """Around one call: correlation id and deadline set, errors turned into statuses, one log line."""
+async def _observing(method: str, context: grpc.aio.ServicerContext,
+                     not_ready: Callable[[], str | None]) -> AsyncIterator[None]:
+    """Around one call: correlation id and deadline set, errors turned into statuses, one log line.
+    A call that arrives before the service's state is restored is refused with UNAVAILABLE (which
+    clients retry): answered from half-restored stores, it would be wrong."""
+    if (why := not_ready()) is not None:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, why)
     started = time.perf_counter()
     metadata = context.invocation_metadata() or ()
     cid = next((value for key, value in metadata if key == CORRELATION_HEADER), "") or uuid.uuid4().hex

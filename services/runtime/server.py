@@ -74,7 +74,12 @@ async def run_service(
         readiness = [*infrastructure_checks(settings), bus.ready, *readiness]
         on_shutdown = [bus.stop, *on_shutdown]
     # No SO_REUSEPORT: a second process on a port already taken must fail, not share the port.
-    server = grpc.aio.server(interceptors=[CallInterceptor()], options=[("grpc.so_reuseport", 0)])
+    def not_ready() -> str | None:
+        if bus is None or bus.restored:
+            return None
+        return f"{settings.service} is starting and still restoring its state; retry shortly"
+
+    server = grpc.aio.server(interceptors=[CallInterceptor(not_ready)], options=[("grpc.so_reuseport", 0)])
     registered = _ServiceNameRecorder(server)
     for add_servicer, servicer in servicers:
         add_servicer(servicer, registered)
