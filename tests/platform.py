@@ -159,10 +159,14 @@ class Platform:
                     if error is not None and error.code() == KafkaError._PARTITION_EOF:
                         at_end.add(message.partition())
                     elif error is None:
-                        envelopes.append(self._bus.decode(message))
+                        envelopes.append(self.decode(message))
             return envelopes
         finally:
             consumer.close()
+
+    def decode(self, message: Any) -> Any:
+        """A Kafka message of one of the namespace's topics, decoded to its envelope."""
+        return self._bus.decode(message)
 
     def kafka_topic(self, topic: str) -> str:
         """The name on Kafka of a topic of the map, in this namespace."""

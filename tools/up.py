@@ -1,8 +1,8 @@
 """`make up`: start the whole platform in order, wait until each part is healthy, print where it is.
 
 Kafka first, then the topics of the topic map, then each process in PROCESSES (registry, services,
-sites) as they come into being, then the demo shop (tools/demo_data.py). Ctrl-C or SIGTERM stops everything in reverse order. Logs go to
-.run/<name>.log, never to the terminal.
+sites) as they come into being, then the demo shop (tools/demo_data.py). Ctrl-C or SIGTERM stops
+everything in reverse order. Logs go to .run/<name>.log, never to the terminal.
 """
 
 from __future__ import annotations
