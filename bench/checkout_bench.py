@@ -68,7 +68,8 @@ class Arrivals:
                              **CONSUMER_SETTINGS, "auto.offset.reset": "latest"})
         consumer.subscribe([self.topic], on_assign=lambda *_: self.started.set())
         while not self.stopping.is_set():
-            for message in consumer.consume(500, 0.1):
+            first = consumer.poll(0.1)
+            for message in [first, *consumer.consume(499, 0)] if first is not None else []:
                 if message.error() is not None or message.key() is None:
                     continue
                 if not self.wanted(message):
@@ -115,7 +116,9 @@ class Relay:
         producer.init_transactions()
         consumer.subscribe([self.source], on_assign=lambda *_: self.ready.set())
         while not self.stopping.is_set():
-            batch = [m for m in consumer.consume(500, 0.1) if m.error() is None]
+            first = consumer.poll(0.1)  # as the services' bus: wait for one event, then drain what is fetched
+            batch = [m for m in ([first, *consumer.consume(499, 0)] if first is not None else [])
+                     if m.error() is None]
             if not batch:
                 continue
             producer.begin_transaction()
