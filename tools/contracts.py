@@ -252,20 +252,36 @@ class Provider:
         return register
 
 
-def _modules(package: str) -> Iterator[Any]:
-    pkg = importlib.import_module(package)
-    for info in pkgutil.iter_modules(pkg.__path__):
-        yield importlib.import_module(f"{package}.{info.name}")
+class DeclarationError(Exception):
+    """A module of tests/contracts/ that cannot be loaded (its example sets a field the schema no longer has...)."""
+
+
+def _load(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:
+        raise DeclarationError(f"{module.replace('.', '/')}.py cannot be loaded: {type(exc).__name__}: {exc}") from exc
+
+
+def _names(package: str) -> list[str]:
+    return [info.name for info in pkgutil.iter_modules(importlib.import_module(package).__path__)]
 
 
 def consumers() -> dict[str, Consumer]:
-    found = [module.CONSUMER for module in _modules("tests.contracts.consumers") if hasattr(module, "CONSUMER")]
+    found = [_load(f"tests.contracts.consumers.{name}").CONSUMER for name in _names("tests.contracts.consumers")]
     return {c.name: c for c in sorted(found, key=lambda c: c.name)}
 
 
-def providers() -> dict[str, Provider]:
-    found = [module.PROVIDER for module in _modules("tests.contracts.providers") if hasattr(module, "PROVIDER")]
-    return {p.name: p for p in found}
+def providers() -> list[str]:
+    return _names("tests.contracts.providers")
+
+
+def provider(name: str) -> Provider:
+    """tests/contracts/providers/<name>.py's PROVIDER."""
+    if name not in providers():
+        raise DeclarationError(f"no provider states for {name}: tests/contracts/providers/{name}.py does not exist")
+    found: Provider = _load(f"tests.contracts.providers.{name}").PROVIDER
+    return found
 
 
 # --- services in-process ---------------------------------------------------------------------------------------
@@ -720,35 +736,45 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--provider", action="append", help="verify only this provider's contracts")
     parser.add_argument("--dir", type=Path, default=CONTRACTS_DIR)
     args = parser.parse_args(argv)
-    if args.command == "write":
-        for path in write(args.dir):
-            print(f"wrote {path}")
-        return 0
-    if args.command == "page":
-        (args.dir / PAGE).write_text(page(args.dir))
-        return 0
-    if args.command == "stale":
-        problems = stale(args.dir) + coverage_problems(args.dir)
-        for problem in problems:
-            print(f"FAIL {problem}")
-        if problems:
-            print("result: FAILED — run `make contracts` and commit consumers-contracts/ with the change "
-                  "that made it differ")
-            return 1
-        print(f"result: ok ({len(contract_files(args.dir))} contracts and their page are current)")
-        return 0
-    known = providers()
-    chosen = args.provider or sorted({json.loads(p.read_text())["provider"]["name"]
-                                      for p in contract_files(args.dir)})
+    try:
+        if args.command == "write":
+            for path in write(args.dir):
+                print(f"wrote {path}")
+        elif args.command == "page":
+            (args.dir / PAGE).write_text(page(args.dir))
+        elif args.command == "stale":
+            return _report_stale(args.dir)
+        else:
+            return _report_verified(args.dir, args.provider)
+    except DeclarationError as exc:
+        print(f"FAIL {exc}\nresult: FAILED — the declarations in tests/contracts/ no longer load")
+        return 1
+    return 0
+
+
+def _report_stale(directory: Path) -> int:
+    problems = stale(directory) + coverage_problems(directory)
+    for problem in problems:
+        print(f"FAIL {problem}")
+    if problems:
+        print("result: FAILED — run `make contracts` and commit consumers-contracts/ with the change that made it "
+              "differ")
+        return 1
+    print(f"result: ok ({len(contract_files(directory))} contracts and their page are current)")
+    return 0
+
+
+def _report_verified(directory: Path, chosen: list[str] | None) -> int:
     failures: list[Failure] = []
     with registry():
-        for name in chosen:
-            files = contract_files(args.dir, name)
-            if name not in known:
-                failures += [Failure(json.loads(f.read_text())["consumer"]["name"], "*",
-                                     f"no provider states for {name} in tests/contracts/providers/") for f in files]
-                continue
-            found = verify(known[name], files)
+        names = {json.loads(path.read_text())["provider"]["name"] for path in contract_files(directory)}
+        for name in chosen or sorted(names):
+            files = contract_files(directory, name)
+            try:
+                found = verify(provider(name), files)
+            except DeclarationError as exc:
+                readers = [json.loads(f.read_text())["consumer"]["name"] for f in files]
+                found = [Failure(consumer, "*", str(exc)) for consumer in readers or ["*"]]
             count = sum(len(json.loads(f.read_text())["interactions"]) for f in files)
             print(f"{name}: {count} interactions of {len(files)} consumers: "
                   f"{'ok' if not found else f'{len(found)} FAILED'}")
@@ -758,7 +784,6 @@ def main(argv: list[str]) -> int:
     print("result: " + ("FAILED — the provider no longer gives a consumer what its contract relies on"
                         if failures else "ok"))
     return 1 if failures else 0
-
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
