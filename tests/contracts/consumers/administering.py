@@ -71,7 +71,7 @@ async def lets_active_staff_act(service: Service, answer: profile_api.GetStaffMe
     weight_grams=350), catalog_api.CreateProductResponse(product=DRAFT), given="a seller may sell in a category")
 async def creates_the_product(service: Service, answer: catalog_api.CreateProductResponse) -> None:
     await onboard_product(service, await onboard_seller(service))
-    assert onboarding(service).product_id == answer.product.product_id
+    assert onboarding(service).product_id == "product-1"
 
 
 @CONSUMER.call("stocking.v1.StockService/SetStock", stock_api.SetStockRequest(
@@ -80,7 +80,7 @@ async def creates_the_product(service: Service, answer: catalog_api.CreateProduc
 async def sets_the_initial_stock(service: Service, answer: stock_api.SetStockResponse) -> None:
     onboarded = await onboard_product(service, await onboard_seller(service))
     assert domain.OnboardingStep.SET_INITIAL_STOCK in onboarding(service).steps_done
-    assert onboarded.stock_level == answer.level
+    assert (onboarded.stock_level.sku, onboarded.stock_level.available) == (SKU, 10)
 
 
 @CONSUMER.call("cataloging.v1.CatalogService/PublishProduct",
@@ -103,7 +103,8 @@ async def answers_a_resumed_onboarding_with_the_product(service: Service,
     with pytest.raises(grpc.aio.AioRpcError, match="stocking is restarting"):
         await onboard_product(service, seller_id, publish=False)
     stock.answers["SetStock"] = stock_api.SetStockResponse(level=LEVEL)
-    assert (await onboard_product(service, seller_id, publish=False)).product == answer.product
+    shown = (await onboard_product(service, seller_id, publish=False)).product
+    assert (shown.product_id, shown.status) == ("product-1", catalog_events.PRODUCT_STATUS_DRAFT)
 
 
 @CONSUMER.call("stocking.v1.StockService/GetStockLevel", stock_api.GetStockLevelRequest(sku=SKU),
@@ -116,7 +117,8 @@ async def answers_a_resumed_onboarding_with_the_level(service: Service,
     with pytest.raises(grpc.aio.AioRpcError, match="cataloging is restarting"):
         await onboard_product(service, seller_id)
     catalog.answers["PublishProduct"] = catalog_api.PublishProductResponse(product=PUBLISHED)
-    assert (await onboard_product(service, seller_id)).stock_level == answer.level
+    shown = (await onboard_product(service, seller_id)).stock_level
+    assert (shown.sku, shown.on_hand, shown.available) == (SKU, 10, 10)
 
 
 @CONSUMER.call("cataloging.v1.CatalogService/ArchiveProduct", catalog_api.ArchiveProductRequest(
@@ -145,7 +147,7 @@ async def adopts_its_draft_when_resuming(service: Service, answer: catalog_api.B
         await onboard_product(service, seller_id)
     catalog.answers["CreateProduct"] = refusal(grpc.StatusCode.ALREADY_EXISTS, "SKU 'MUG-RED' is already used")
     await onboard_product(service, seller_id)
-    assert onboarding(service).product_id == answer.products[0].product_id
+    assert onboarding(service).product_id == "product-1"
 
 
 @CONSUMER.event(LEVELS, stock_events.StockLevelEvent(

@@ -56,9 +56,9 @@ def cart(service: Service, cart_id: str) -> domain.Cart:
 async def adds_the_product_as_cataloging_describes_it(service: Service,
                                                       answer: catalog_api.BatchGetProductsBySkuResponse) -> None:
     line = (await cart_with_line(service)).lines[0]
-    product = answer.products[0]
-    assert (line.product_id, line.name, line.current_unit_price, line.tax_class, line.unit_weight_grams) == (
-        product.product_id, product.name, product.price.amount_minor, product.tax_class, product.weight_grams)
+    assert (line.product_id, line.seller_id, line.name, line.current_unit_price, line.tax_class,
+            line.unit_weight_grams, line.product_version) == ("product-1", "seller-1", "Red mug", 1250, "standard",
+                                                              350, 1)
 
 
 @CONSUMER.call("stocking.v1.StockService/BatchGetStockLevels", stock_api.BatchGetStockLevelsRequest(skus=[SKU]),
