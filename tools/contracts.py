@@ -692,7 +692,7 @@ def page(directory: Path = CONTRACTS_DIR) -> str:
 
 
 def stale(directory: Path = CONTRACTS_DIR) -> list[str]:
-    """What differs between the committed contracts and page and what the consumers' tests write now."""
+    """What differs between the committed contracts and page and what the consumers' declarations write now."""
     problems = []
     with tempfile.TemporaryDirectory(prefix="contracts-") as tmp:
         fresh = Path(tmp)
@@ -700,14 +700,15 @@ def stale(directory: Path = CONTRACTS_DIR) -> list[str]:
         names = {p.name for p in fresh.iterdir()} | {p.name for p in directory.glob("*.json")}
         for name in sorted(names | {PAGE}):
             new, old = fresh / name, directory / name
+            shown = old.relative_to(directory.parent)
             if not old.exists():
-                problems.append(f"{old.relative_to(ROOT)} is missing")
+                problems.append(f"{shown} is missing")
             elif not new.exists():
-                problems.append(f"{old.relative_to(ROOT)} is written by no consumer test any more")
+                problems.append(f"{shown} is written by no consumer's declarations any more")
             elif new.read_text() != old.read_text():
                 diff = difflib.unified_diff(old.read_text().splitlines(), new.read_text().splitlines(),
                                             f"committed {name}", f"written now {name}", lineterm="", n=1)
-                problems.append(f"{old.relative_to(ROOT)} is stale:\n" + "\n".join(list(diff)[:30]))
+                problems.append(f"{shown} is stale:\n" + "\n".join(list(diff)[:30]))
     return problems
 
 
