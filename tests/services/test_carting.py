@@ -1,9 +1,8 @@
 """carting as a real process on the real broker: every RPC, the catalogue, customer and settings events
 it consumes, and bad input refused with a readable status.
 
-Carting calls cataloging, stocking and shipping. Those that are wired (`services/<name>/__main__.py`)
-run as real processes; until then `Callees` answers the few RPCs carting and ordering make, from a
-table the test fills (shipping's answers come from shipping's own domain).
+Carting calls cataloging, stocking and shipping: they run as real processes too (`Callees`), and
+the tests set the catalogue and the stock up through their RPCs.
 """
 
 from __future__ import annotations
@@ -21,27 +20,23 @@ from administering.v1 import events_pb2 as admin_events
 from carting.v1 import cart_service_pb2 as api
 from carting.v1.cart_service_pb2_grpc import CartServiceStub
 from cataloging.v1 import catalog_service_pb2 as catalog_api
-from cataloging.v1 import catalog_service_pb2_grpc
 from cataloging.v1 import events_pb2 as catalog_events
+from cataloging.v1.catalog_service_pb2_grpc import CatalogServiceStub
 from profiling.v1 import events_pb2 as profiling_events
-from shipping.v1 import shipment_pb2, shipping_service_pb2_grpc
-from shipping.v1 import shipping_service_pb2 as shipping_api
 from shop.common.v1.address_pb2 import Address
 from shop.common.v1.money_pb2 import Money
-from stocking.v1 import events_pb2 as stock_events
 from stocking.v1 import stock_service_pb2 as stock_api
-from stocking.v1 import stock_service_pb2_grpc
+from stocking.v1.stock_service_pb2_grpc import StockServiceStub
 
-from services.runtime.interceptors import CallInterceptor
 from services.shipping import domain as shipping_domain
-from tests.platform import ROOT, Platform
+from tests.platform import Platform
+from tests.services.test_cataloging import onboarded_seller
 
 T = TypeVar("T")
 PRODUCTS, CUSTOMERS, SETTINGS = "cataloging.products.v1", "profiling.customers.v1", "administering.settings.v1"
 HOME = Address(full_name="Ada Lovelace", line1="1 rue de la Paix", postal_code="75002", city="Paris",
                country_code="FR")
 CUSTOMER = "x-customer-id"
-STAND_IN = True  # TODO: real callees
 
 
 def eur(amount: int) -> Money:
@@ -55,78 +50,63 @@ def as_customer(customer_id: str) -> tuple[tuple[str, str], ...]:
 # ------------------------------------------------------------------------------- the callees
 
 
-class Callees(catalog_service_pb2_grpc.CatalogServiceServicer, stock_service_pb2_grpc.StockServiceServicer,
-              shipping_service_pb2_grpc.ShippingServiceServicer):
-    """cataloging, stocking and shipping as far as carting and ordering call them, for those not wired yet."""
+class Callees:
+    """Carting's callees, cataloging, stocking and shipping, as real processes, with helpers to set the
+    catalogue and the stock up through their own RPCs. `apart` runs them in a namespace of their own:
+    ordering's tests publish the saga's events themselves, so stocking must not hear their orders."""
 
-    def __init__(self) -> None:
-        self.products: dict[str, catalog_events.Product] = {}
-        self.available: dict[str, int] = {}
-        self.server: grpc.aio.Server | None = None
-        self.standing_in: list[str] = []
+    def __init__(self, platform: Platform, apart: bool) -> None:
+        self.platform = platform
+        self.home = Platform(platform.run_dir / "callees", platform.kafka_bootstrap, platform.registry_url,
+                             f"{platform.namespace}c") if apart else platform
+        self.seller_id = self.category_id = ""
 
-    async def BatchGetProductsBySku(self, request: Any, context: Any) -> Any:
-        found = [self.products[sku] for sku in request.skus if sku in self.products]
-        return catalog_api.BatchGetProductsBySkuResponse(
-            products=found, missing_skus=[sku for sku in request.skus if sku not in self.products])
-
-    async def BatchGetStockLevels(self, request: Any, context: Any) -> Any:
-        return stock_api.BatchGetStockLevelsResponse(
-            levels=[stock_events.StockLevel(sku=sku, on_hand=self.available[sku], available=self.available[sku])
-                    for sku in request.skus if sku in self.available],
-            unknown_skus=[sku for sku in request.skus if sku not in self.available])
-
-    async def ValidateShippingOption(self, request: Any, context: Any) -> Any:
-        check = shipping_domain.validate_shipping_option(
-            request.shipping_option_id, country_code=request.destination.country_code,
-            postal_code=request.destination.postal_code, currency=request.currency,
-            parcel=shipping_domain.Parcel(weight_grams=request.parcel.weight_grams))
-        if not check.valid:
-            assert check.rejection is not None
-            return shipping_api.ValidateShippingOptionResponse(
-                valid=False, rejection=shipping_api.OptionRejection.Value(f"OPTION_REJECTION_{check.rejection}"))
-        option = check.option
-        assert option is not None
-        return shipping_api.ValidateShippingOptionResponse(valid=True, option=shipping_api.ShippingOption(
-            shipping_option_id=option.shipping_option_id, carrier_code=option.carrier_code,
-            carrier_name=option.carrier_name, display_name=option.display_name, price=eur(option.price),
-            service_level=shipment_pb2.ServiceLevel.Value(f"SERVICE_LEVEL_{option.service_level.upper()}"),
-            estimated_days_min=option.estimated_days_min, estimated_days_max=option.estimated_days_max))
-
-    async def serve_for(self, platform: Platform, *services: str) -> None:
-        """Answer for the services not wired yet, on one port the platform's services are told about."""
-        missing = [s for s in services if not (ROOT / "services" / s / "__main__.py").exists() or STAND_IN]
-        if not missing:
-            return
-        self.server = grpc.aio.server(interceptors=[CallInterceptor()])  # domain errors as statuses
-        catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(self, self.server)
-        stock_service_pb2_grpc.add_StockServiceServicer_to_server(self, self.server)
-        shipping_service_pb2_grpc.add_ShippingServiceServicer_to_server(self, self.server)
-        port = self.server.add_insecure_port("127.0.0.1:0")
-        await self.server.start()
-        for service in missing:
-            platform.ports[service] = port
-        self.standing_in = missing
+    async def start(self) -> None:
+        await self.home.start("cataloging", "stocking", "shipping")
+        if self.home is not self.platform:
+            self.platform.ports.update({s: self.home.ports[s] for s in ("cataloging", "stocking", "shipping")})
+        self.seller_id = await onboarded_seller(self.home, self.catalog)
+        self.category_id = (await self.catalog.CreateCategory(catalog_api.CreateCategoryRequest(
+            name="Everything"))).category.category_id
 
     async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.stop(0)
+        if self.home is not self.platform:
+            await self.home.close()
 
-    def add_product(self, sku: str, *, price: int = 1250, tax_class: str = "standard", weight: int = 300,
-                    stock: int = 10, status: int = catalog_events.PRODUCT_STATUS_PUBLISHED) -> catalog_events.Product:
-        product = catalog_events.Product(
-            product_id=f"p-{sku}", seller_id="seller-1", sku=sku, name=f"Product {sku}", price=eur(price),
-            tax_class=tax_class, weight_grams=weight, status=status, version=1)  # type: ignore[arg-type]
-        self.products[sku], self.available[sku] = product, stock
+    @property
+    def catalog(self) -> Any:
+        return self.home.stub("cataloging", CatalogServiceStub)
+
+    @property
+    def stock(self) -> Any:
+        return self.home.stub("stocking", StockServiceStub)
+
+    async def add_product(self, sku: str, *, price: int = 1250, tax_class: str = "standard", weight: int = 300,
+                          stock: int = 10, status: int = catalog_events.PRODUCT_STATUS_PUBLISHED) -> Any:
+        """A product in the catalogue (published unless `status` says otherwise) with `stock` units on hand."""
+        product = (await self.catalog.CreateProduct(catalog_api.CreateProductRequest(
+            seller_id=self.seller_id, sku=sku, name=f"Product {sku}", category_id=self.category_id,
+            price=eur(price), tax_class=tax_class, weight_grams=weight))).product
+        if status != catalog_events.PRODUCT_STATUS_DRAFT:
+            product = (await self.catalog.PublishProduct(catalog_api.PublishProductRequest(
+                product_id=product.product_id))).product
+        if status == catalog_events.PRODUCT_STATUS_ARCHIVED:
+            product = (await self.catalog.ArchiveProduct(catalog_api.ArchiveProductRequest(
+                product_id=product.product_id, reason="discontinued"))).product
+        await self.set_stock(sku, stock)
         return product
 
+    async def set_stock(self, sku: str, on_hand: int) -> None:
+        await self.stock.SetStock(stock_api.SetStockRequest(sku=sku, on_hand=on_hand, staff_id="staff-1",
+                                                            reason=stock_api.STOCK_CHANGE_REASON_COUNT_CORRECTION))
 
-async def start_platform(tmp: Path, kafka: str, registry: str, *services: str) -> tuple[Platform, Callees]:
+
+async def start_platform(tmp: Path, kafka: str, registry: str, *services: str,
+                         apart: bool = False) -> tuple[Platform, Callees]:
     platform = Platform(tmp, kafka, registry, f"t{uuid.uuid4().hex[:12]}")
-    callees = Callees()  # type: ignore[abstract]  # answers only what carting and ordering call
-    await callees.serve_for(platform, "cataloging", "stocking", "shipping")
-    wired = [s for s in ("cataloging", "stocking", "shipping") if s not in callees.standing_in]
-    await platform.start(*wired, *services)
+    callees = Callees(platform, apart)
+    await callees.start()
+    await platform.start(*services)
     return platform, callees
 
 
@@ -180,8 +160,8 @@ def amounts(cart: api.Cart) -> tuple[int, int, int, int]:
 
 async def test_a_shoppers_cart_from_first_line_to_totals(carts: Any, callees: Callees) -> None:
     mug, book = sku("MUG"), sku("BOOK")
-    callees.add_product(mug, price=1250, tax_class="standard", weight=300, stock=10)
-    callees.add_product(book, price=500, tax_class="reduced", weight=400, stock=3)
+    product = await callees.add_product(mug, price=1250, tax_class="standard", weight=300, stock=10)
+    await callees.add_product(book, price=500, tax_class="reduced", weight=400, stock=3)
     cart = await anonymous_cart(carts)
     assert (cart.state, cart.currency, cart.customer_id, len(cart.lines)) == (api.CART_STATE_OPEN, "EUR", "", 0)
     assert cart.expires_at.seconds > cart.created_at.seconds  # anonymous carts expire
@@ -193,7 +173,7 @@ async def test_a_shoppers_cart_from_first_line_to_totals(carts: Any, callees: Ca
         (mug, 2, api.LINE_AVAILABILITY_AVAILABLE), (book, 1, api.LINE_AVAILABILITY_AVAILABLE)]
     line = cart.lines[0]
     assert (line.name, line.product_id, line.seller_id, line.tax_class, line.tax_rate_bps, line.unit_weight_grams) == (
-        f"Product {mug}", f"p-{mug}", "seller-1", "standard", 2000, 300)
+        f"Product {mug}", product.product_id, callees.seller_id, "standard", 2000, 300)
     assert (line.subtotal.amount_minor, line.tax.amount_minor, line.total.amount_minor) == (2500, 500, 3000)
     # 2 x 12.50 at 20 % and 1 x 5.00 at 5.5 % (27.5 cents of tax round half up to 28).
     assert amounts(cart) == (3000, 0, 528, 3528)
@@ -206,7 +186,7 @@ async def test_a_shoppers_cart_from_first_line_to_totals(carts: Any, callees: Ca
     totals = await carts.GetCartTotals(api.GetCartTotalsRequest(cart_id=cart.cart_id))
     assert (totals.totals, totals.cart_version) == (cart.totals, cart.version)
 
-    callees.available[book] = 2  # stock went down since: the line no longer counts
+    await callees.set_stock(book, 2)  # stock went down since: the line no longer counts
     cart = (await carts.GetCart(api.GetCartRequest(cart_id=cart.cart_id))).cart
     assert (cart.lines[1].availability, cart.lines[1].available_quantity) == (api.LINE_AVAILABILITY_INSUFFICIENT_STOCK,
                                                                               2)
@@ -222,9 +202,9 @@ async def test_a_shoppers_cart_from_first_line_to_totals(carts: Any, callees: Ca
 
 async def test_stock_and_catalogue_refusals(carts: Any, callees: Callees) -> None:
     lamp, draft, gone = sku("LAMP"), sku("DRAFT"), sku("GONE")
-    callees.add_product(lamp, stock=5)
-    callees.add_product(draft, status=catalog_events.PRODUCT_STATUS_DRAFT)
-    callees.add_product(gone, status=catalog_events.PRODUCT_STATUS_ARCHIVED)
+    await callees.add_product(lamp, stock=5)
+    await callees.add_product(draft, status=catalog_events.PRODUCT_STATUS_DRAFT)
+    await callees.add_product(gone, status=catalog_events.PRODUCT_STATUS_ARCHIVED)
     cart = await anonymous_cart(carts)
     refusals = [
         (api.AddLineRequest(cart_id=cart.cart_id, sku=lamp, quantity=6), grpc.StatusCode.FAILED_PRECONDITION,
@@ -241,7 +221,7 @@ async def test_stock_and_catalogue_refusals(carts: Any, callees: Callees) -> Non
             await carts.AddLine(request)
         assert (refused.value.code(), message in (refused.value.details() or "")) == (code, True), refused.value
     await carts.AddLine(api.AddLineRequest(cart_id=cart.cart_id, sku=lamp, quantity=5))
-    callees.available[lamp] = 0
+    await callees.set_stock(lamp, 0)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await carts.UpdateLineQuantity(api.UpdateLineQuantityRequest(cart_id=cart.cart_id, sku=lamp, quantity=4))
     assert (refused.value.code(), refused.value.details()) == (grpc.StatusCode.FAILED_PRECONDITION,
@@ -252,7 +232,7 @@ async def test_stock_and_catalogue_refusals(carts: Any, callees: Callees) -> Non
 
 async def test_shipping_is_quoted_by_shipping_and_follows_the_parcels_weight(carts: Any, callees: Callees) -> None:
     brick = sku("BRICK")
-    callees.add_product(brick, price=1000, weight=900, stock=50)
+    await callees.add_product(brick, price=1000, weight=900, stock=50)
     cart = await anonymous_cart(carts)
     await carts.AddLine(api.AddLineRequest(cart_id=cart.cart_id, sku=brick, quantity=1))
     cart = (await carts.SetShipping(api.SetShippingRequest(cart_id=cart.cart_id, destination=HOME,
@@ -319,16 +299,16 @@ async def test_a_customer_has_one_open_cart_and_reaches_no_other(carts: Any) -> 
 
 async def test_signing_in_merges_the_anonymous_cart_capped_by_stock(carts: Any, callees: Callees) -> None:
     cup, pen, old = sku("CUP"), sku("PEN"), sku("OLD")
-    callees.add_product(cup, stock=5)
-    callees.add_product(pen, stock=10)
-    callees.add_product(old, stock=10)
+    await callees.add_product(cup, stock=5)
+    await callees.add_product(pen, stock=10)
+    await callees.add_product(old, stock=10)
     customer = f"cus-{uuid.uuid4().hex[:8]}"
     mine = (await carts.CreateCart(api.CreateCartRequest(customer_id=customer))).cart
     await carts.AddLine(api.AddLineRequest(cart_id=mine.cart_id, sku=cup, quantity=4))
     anonymous = await anonymous_cart(carts)
     for item, quantity in ((cup, 3), (pen, 2), (old, 1)):
         await carts.AddLine(api.AddLineRequest(cart_id=anonymous.cart_id, sku=item, quantity=quantity))
-    callees.available[old] = 0
+    await callees.set_stock(old, 0)
 
     merged = await carts.MergeCarts(api.MergeCartsRequest(anonymous_cart_id=anonymous.cart_id, customer_id=customer),
                                     metadata=as_customer(customer))
@@ -358,7 +338,7 @@ async def test_signing_in_merges_the_anonymous_cart_capped_by_stock(carts: Any, 
 
 async def test_closing_a_cart_for_its_order_is_idempotent(carts: Any, callees: Callees) -> None:
     vase = sku("VASE")
-    callees.add_product(vase)
+    await callees.add_product(vase)
     customer = f"cus-{uuid.uuid4().hex[:8]}"
     cart = (await carts.CreateCart(api.CreateCartRequest(customer_id=customer))).cart
     cart = (await carts.AddLine(api.AddLineRequest(cart_id=cart.cart_id, sku=vase, quantity=1))).cart
@@ -390,10 +370,10 @@ async def test_closing_a_cart_for_its_order_is_idempotent(carts: Any, callees: C
 
 async def test_catalogue_events_refresh_prices_names_and_flag_archived_lines(
         world: tuple[Platform, Callees], carts: Any, callees: Callees) -> None:
-    platform = world[0]
+    platform, catalog = world[0], callees.catalog
     tea, jam = sku("TEA"), sku("JAM")
-    callees.add_product(tea, price=800, tax_class="reduced")
-    callees.add_product(jam, price=450)
+    tea_product = await callees.add_product(tea, price=800, tax_class="reduced")
+    jam_product = await callees.add_product(jam, price=450)
     cart = await anonymous_cart(carts)
     await carts.AddLine(api.AddLineRequest(cart_id=cart.cart_id, sku=tea, quantity=2))
     await carts.AddLine(api.AddLineRequest(cart_id=cart.cart_id, sku=jam, quantity=1))
@@ -401,22 +381,19 @@ async def test_catalogue_events_refresh_prices_names_and_flag_archived_lines(
     async def read() -> api.Cart:
         return (await carts.GetCart(api.GetCartRequest(cart_id=cart.cart_id))).cart
 
-    await platform.publish(PRODUCTS, f"p-{tea}", product_price_changed=catalog_events.ProductPriceChanged(
-        product_id=f"p-{tea}", sku=tea, old_price=eur(800), new_price=eur(900), version=2))
+    repriced = (await catalog.SetProductPrice(catalog_api.SetProductPriceRequest(
+        product_id=tea_product.product_id, price=eur(900)))).product
     changed = await eventually(read, lambda c: c.lines[0].current_unit_price.amount_minor == 900)
     line = changed.lines[0]
     assert (line.unit_price_seen.amount_minor, line.price_changed, line.subtotal.amount_minor) == (800, True, 1800)
     assert not changed.totals.ready_for_checkout
 
-    # An older catalogue version changes nothing.
-    await platform.publish(PRODUCTS, f"p-{tea}", product_price_changed=catalog_events.ProductPriceChanged(
-        product_id=f"p-{tea}", sku=tea, old_price=eur(800), new_price=eur(700), version=1))
-    updated = catalog_events.Product()
-    updated.CopyFrom(callees.products[tea])
-    updated.name, updated.weight_grams, updated.version = "Green tea", 250, 3
-    updated.price.amount_minor = 900
-    await platform.publish(PRODUCTS, f"p-{tea}", product_updated=catalog_events.ProductUpdated(
-        product=updated, changed_fields=["name", "weight_grams"]))
+    # An older catalogue version, delivered late, changes nothing.
+    await platform.publish(PRODUCTS, tea_product.product_id, product_price_changed=catalog_events.ProductPriceChanged(
+        product_id=tea_product.product_id, sku=tea, old_price=eur(800), new_price=eur(700),
+        version=repriced.version - 1))
+    await catalog.UpdateProduct(catalog_api.UpdateProductRequest(product_id=tea_product.product_id, name="Green tea",
+                                                                 weight_grams=250))
     renamed = await eventually(read, lambda c: c.lines[0].name == "Green tea")
     assert (renamed.lines[0].current_unit_price.amount_minor, renamed.lines[0].unit_weight_grams) == (900, 250)
 
@@ -424,8 +401,8 @@ async def test_catalogue_events_refresh_prices_names_and_flag_archived_lines(
     assert (acknowledged.lines[0].price_changed, acknowledged.lines[0].unit_price_seen.amount_minor) == (False, 900)
     assert acknowledged.totals.ready_for_checkout
 
-    await platform.publish(PRODUCTS, f"p-{jam}", product_archived=catalog_events.ProductArchived(
-        product_id=f"p-{jam}", sku=jam, reason="recalled"))
+    await catalog.ArchiveProduct(catalog_api.ArchiveProductRequest(product_id=jam_product.product_id,
+                                                                   reason="recalled"))
     archived = await eventually(read, lambda c: c.lines[1].availability == api.LINE_AVAILABILITY_ARCHIVED)
     assert archived.totals.subtotal.amount_minor == 1800 and not archived.totals.ready_for_checkout
 
@@ -434,7 +411,7 @@ async def test_vip_discount_and_tax_rates_follow_profiling_and_the_settings(
         world: tuple[Platform, Callees], carts: Any, callees: Callees) -> None:
     platform = world[0]
     coat = sku("COAT")
-    callees.add_product(coat, price=10_000, tax_class="standard")
+    await callees.add_product(coat, price=10_000, tax_class="standard")
     customer = f"cus-{uuid.uuid4().hex[:8]}"
     cart = (await carts.CreateCart(api.CreateCartRequest(customer_id=customer))).cart
     await carts.AddLine(api.AddLineRequest(cart_id=cart.cart_id, sku=coat, quantity=1))
@@ -474,7 +451,7 @@ async def test_vip_discount_and_tax_rates_follow_profiling_and_the_settings(
 async def test_carts_survive_a_kill_9(world: tuple[Platform, Callees], carts: Any, callees: Callees) -> None:
     platform = world[0]
     hat = sku("HAT")
-    callees.add_product(hat)
+    await callees.add_product(hat)
     cart = await anonymous_cart(carts)
     cart = (await carts.AddLine(api.AddLineRequest(cart_id=cart.cart_id, sku=hat, quantity=2))).cart
     platform.kill("carting")

@@ -3,7 +3,8 @@ transition driven by the participants' events (published here as stocking, payin
 shipping would), duplicates, the timeout sweep, a kill -9, every RPC and bad input.
 
 The saga participants' own processes are not started: their events are published by the test, so
-each transition is driven on purpose. Carting's callees are those of test_carting (`Callees`).
+each transition is driven on purpose. Carting's callees (real cataloging, stocking and shipping, see
+test_carting's `Callees`) run in a namespace of their own, so that stocking never hears these orders.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str,
                 schema_registry_url: str) -> AsyncIterator[tuple[Platform, Callees]]:
     """One ordering and one carting process (and carting's callees) for the module; each test has its own orders."""
     platform, callees = await start_platform(tmp_path_factory.mktemp("ordering"), kafka_bootstrap,
-                                             schema_registry_url, "carting", "ordering")
+                                             schema_registry_url, "carting", "ordering", apart=True)
     try:
         yield platform, callees
     finally:
@@ -80,7 +81,12 @@ class Shop:
         self.carts, self.orders = carts, orders
         self.customer = f"cus-{uuid.uuid4().hex[:8]}"
         self.sku = f"MUG-{uuid.uuid4().hex[:8].upper()}"
-        self.callees.add_product(self.sku, price=1250, weight=300, stock=100)
+
+    @classmethod
+    async def open(cls, world: tuple[Platform, Callees], carts: Any, orders: Any) -> Shop:
+        shop = cls(world, carts, orders)
+        await shop.callees.add_product(shop.sku, price=1250, weight=300, stock=100)
+        return shop
 
     async def cart(self, quantity: int = 2) -> cart_api.Cart:
         cart = (await self.carts.CreateCart(cart_api.CreateCartRequest(customer_id=self.customer))).cart
@@ -203,8 +209,8 @@ def at(seconds: int) -> Timestamp:
 
 
 @pytest.fixture
-def shop(world: tuple[Platform, Callees], carts: Any, orders: Any) -> Shop:
-    return Shop(world, carts, orders)
+async def shop(world: tuple[Platform, Callees], carts: Any, orders: Any) -> Shop:
+    return await Shop.open(world, carts, orders)
 
 
 async def drained(platform: Platform, topics: tuple[str, ...] = TOPICS, within: float = 30) -> None:
@@ -279,7 +285,7 @@ async def test_create_order_stores_it_pending_publishes_order_created_and_closes
 async def test_checkout_refusals_that_depend_on_the_cart(shop: Shop) -> None:
     anonymous = (await shop.carts.CreateCart(cart_api.CreateCartRequest())).cart
     empty = (await shop.carts.CreateCart(cart_api.CreateCartRequest(customer_id=shop.customer))).cart
-    stranger = await Shop((shop.platform, shop.callees), shop.carts, shop.orders).cart()
+    stranger = await (await Shop.open((shop.platform, shop.callees), shop.carts, shop.orders)).cart()
     for cart_id, code, message in [
         (anonymous.cart_id, grpc.StatusCode.FAILED_PRECONDITION, "an anonymous cart cannot be checked out"),
         (empty.cart_id, grpc.StatusCode.FAILED_PRECONDITION, "the cart is empty"),
@@ -637,7 +643,7 @@ async def test_bad_input_is_refused_with_a_readable_status(
 
 @pytest.fixture(scope="module")
 async def pending_order(world: tuple[Platform, Callees], carts: Any, orders: Any) -> order_pb2.Order:
-    return await Shop(world, carts, orders).checkout()
+    return await (await Shop.open(world, carts, orders)).checkout()
 
 
 def test_the_bad_input_table_covers_every_rpc() -> None:
