@@ -123,6 +123,19 @@ async def test_kill_9_loses_no_acknowledged_write_and_serving_waits_for_the_rest
     ledger.kill()
 
     ledger.start()
+    # While it restores, a call is refused with UNAVAILABLE (which clients retry), never answered from
+    # a half-restored store.
+    refusals: set[str] = set()
+    while True:
+        try:
+            entries = (await ledger.call("Count"))["entries"]
+            break
+        except grpc.aio.AioRpcError as exc:
+            assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc
+            refusals.add(exc.details() or "")
+            await asyncio.sleep(0.05)
+    assert entries == 20
+    assert any("still restoring its state" in why for why in refusals), refusals
     await ledger.serving()
     # The first answer after SERVING already has every write: health waited for the restore.
     assert (await ledger.call("Count"))["entries"] == 20
