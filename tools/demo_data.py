@@ -70,6 +70,8 @@ SELLERS = [
     ("Dutch Crafts BV", "sales@dutchcrafts.example", "NL123456789B01"),
 ]
 CURRENCY = "EUR"
+# Catalogue image URLs are absolute: the storefront serves the pictures drawn here.
+STOREFRONT_URL = os.environ.get("STOREFRONT_URL", f"http://localhost:{DEFAULT_PORTS['storefront']}")
 
 
 @dataclass
@@ -84,7 +86,7 @@ def _address(service: str) -> str:
 
 
 def product_image(sku: str, title: str) -> str:
-    """Draw a simple product picture (SVG) and return its URL path; the storefront serves /static."""
+    """Draw a simple product picture (SVG) and return its URL; the storefront serves /static."""
     hue = int(hashlib.sha256(sku.encode()).hexdigest()[:4], 16) % 360
     initials = "".join(word[0] for word in title.split()[:2]).upper()
     IMAGES.mkdir(parents=True, exist_ok=True)
@@ -95,7 +97,7 @@ def product_image(sku: str, title: str) -> str:
         f'<text x="240" y="232" font-family="sans-serif" font-size="72" text-anchor="middle" fill="white">'
         f'{initials}</text><text x="240" y="410" font-family="sans-serif" font-size="26" text-anchor="middle" '
         f'fill="hsl({hue},40%,30%)">{title}</text></svg>')
-    return f"/static/products/{sku}.svg"
+    return f"{STOREFRONT_URL}/static/products/{sku}.svg"
 
 
 async def staff_id(clients: Clients) -> str:
