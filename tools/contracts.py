@@ -596,23 +596,29 @@ def event_subjects() -> dict[tuple[str, str], set[str]]:
 
 def call_subjects(services_dir: Path = ROOT / "services") -> dict[tuple[str, str], set[str]]:
     """(caller, callee) -> "<package.Service>/<Method>" for every call a service makes to another: the stubs its
-    __main__ builds on channel_to("<callee>", ...), passed as `name=`, and the `self.<name>.<Method>(...)`
-    calls in its code."""
+    __main__ declares in `CALLS = {"<callee>": <X>Stub, ...}`, which wire() passes on as `name=callees["<callee>"]`,
+    and the `self.<name>.<Method>(...)` calls in its code."""
     found: dict[tuple[str, str], set[str]] = {}
     for main in sorted(services_dir.glob("*/__main__.py")):
         caller = main.parent.name
         tree = ast.parse(main.read_text())
         packages = {alias.name: node.module.rsplit(".", 1)[0] for node in ast.walk(tree)
                     if isinstance(node, ast.ImportFrom) and node.module for alias in node.names}
+        calls: dict[str, str] = {}  # callee -> package.Service
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict)
+                    and any(isinstance(t, ast.Name) and t.id == "CALLS"
+                            for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))):
+                for key, value in zip(node.value.keys, node.value.values, strict=True):
+                    if (isinstance(key, ast.Constant) and isinstance(value, ast.Name)
+                            and value.id.endswith("Stub")):
+                        calls[str(key.value)] = f"{packages[value.id]}.{value.id.removesuffix('Stub')}"
         stubs: dict[str, tuple[str, str]] = {}  # attribute -> (callee, package.Service)
         for node in ast.walk(tree):
-            if (isinstance(node, ast.keyword) and node.arg and isinstance(node.value, ast.Call)
-                    and isinstance(node.value.func, ast.Name) and node.value.func.id.endswith("Stub")
-                    and node.value.args and isinstance(channel := node.value.args[0], ast.Call)
-                    and isinstance(channel.func, ast.Name) and channel.func.id == "channel_to"
-                    and isinstance(name := channel.args[0], ast.Constant)):
-                stub = node.value.func.id
-                stubs[node.arg] = (str(name.value), f"{packages[stub]}.{stub.removesuffix('Stub')}")
+            if (isinstance(node, ast.keyword) and node.arg and isinstance(node.value, ast.Subscript)
+                    and isinstance(node.value.value, ast.Name) and node.value.value.id == "callees"
+                    and isinstance(name := node.value.slice, ast.Constant) and name.value in calls):
+                stubs[node.arg] = (str(name.value), calls[str(name.value)])
         for source in sorted(main.parent.glob("*.py")):
             for node in ast.walk(ast.parse(source.read_text())):
                 if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
+import grpc
 from administering.v1.admin_service_pb2_grpc import add_AdminServiceServicer_to_server
 from cataloging.v1.catalog_service_pb2_grpc import CatalogServiceStub
 from profiling.v1.profile_service_pb2_grpc import ProfileServiceStub
@@ -14,23 +18,34 @@ from services.administering.servicer import AdminServicer, Stores
 from services.runtime.bus import EventBus
 from services.runtime.clients import channel_to
 from services.runtime.config import ServiceSettings
-from services.runtime.server import run_service
+from services.runtime.server import AddServicer, ReadinessCheck, run_service
 
 SEED_RETRY_SECONDS = 5.0  # the defaults are published once the bus has started; again if Kafka refused
 SWEEP_SECONDS = 10.0  # how often left-behind product onboardings are looked for
 
+# The services administering calls, and the stub each is called through (wire() gets one of each in `callees`).
+CALLS: dict[str, Callable[[grpc.aio.Channel], Any]] = {
+    "profiling": ProfileServiceStub, "cataloging": CatalogServiceStub, "stocking": StockServiceStub}
 
-async def main() -> None:
-    settings = ServiceSettings.load("administering", calls=["profiling", "cataloging", "stocking"])
-    bus = EventBus("administering", settings.kafka_bootstrap, settings.schema_registry_url,
-                   namespace=settings.namespace)
+
+@dataclass
+class Wired:
+    """Administering wired to its bus: what main() serves, and the parts a test drives and looks into."""
+
+    servicer: AdminServicer
+    stores: Stores
+    readiness: list[ReadinessCheck]  # beyond the bus's own: SERVING once the settings' defaults are published
+
+    @property
+    def servicers(self) -> list[tuple[AddServicer, object]]:
+        return [(add_AdminServiceServicer_to_server, self.servicer)]
+
+
+def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -> Wired:
+    """Administering's stores, servicer, handlers and sweeps on `bus`; `callees` holds a stub for each of CALLS."""
     stores = Stores.on(bus)
-    servicer = AdminServicer(
-        bus, stores,
-        profiles=ProfileServiceStub(channel_to("profiling", settings.address("profiling"))),
-        catalog=CatalogServiceStub(channel_to("cataloging", settings.address("cataloging"))),
-        stock=StockServiceStub(channel_to("stocking", settings.address("stocking"))),
-    )
+    servicer = AdminServicer(bus, stores, profiles=callees["profiling"], catalog=callees["cataloging"],
+                             stock=callees["stocking"])
     StockLevelHandlers(stores).register(bus)
     bus.every(SEED_RETRY_SECONDS, servicer.seed_settings)
     bus.every(SWEEP_SECONDS, servicer.finish_left_behind_onboardings)
@@ -38,8 +53,16 @@ async def main() -> None:
     async def settings_seeded() -> bool:
         return servicer.settings_seeded()
 
-    await run_service(settings, servicers=[(add_AdminServiceServicer_to_server, servicer)], bus=bus,
-                      readiness=[settings_seeded])
+    return Wired(servicer=servicer, stores=stores, readiness=[settings_seeded])
+
+
+async def main() -> None:
+    settings = ServiceSettings.load("administering", calls=CALLS)
+    bus = EventBus("administering", settings.kafka_bootstrap, settings.schema_registry_url,
+                   namespace=settings.namespace)
+    callees = {callee: stub(channel_to(callee, settings.address(callee))) for callee, stub in CALLS.items()}
+    wired = wire(bus, callees, settings)
+    await run_service(settings, servicers=wired.servicers, bus=bus, readiness=wired.readiness)
 
 
 if __name__ == "__main__":

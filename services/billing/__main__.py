@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from billing.v1.billing_service_pb2_grpc import add_BillingServiceServicer_to_server
 from pydantic import Field
@@ -12,7 +15,8 @@ from services.billing.handlers import BillingHandlers
 from services.billing.servicer import BillingServicer, Books
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
-from services.runtime.server import run_service
+from services.runtime.server import AddServicer, run_service
+from services.runtime.shop_settings import ShopSettings
 
 
 class BillingSettings(ServiceSettings):
@@ -35,13 +39,30 @@ class BillingSettings(ServiceSettings):
                                      city=self.seller_city, country_code=self.seller_country_code))
 
 
+@dataclass
+class Wired:
+    """Billing wired to its bus: what main() serves, and the parts a test drives and looks into."""
+
+    servicer: BillingServicer
+    books: Books
+    settings: ShopSettings  # administering's settings (the tax rates), as billing sees them
+
+    @property
+    def servicers(self) -> list[tuple[AddServicer, object]]:
+        return [(add_BillingServiceServicer_to_server, self.servicer)]
+
+
+def wire(bus: EventBus, callees: Mapping[str, Any], settings: BillingSettings) -> Wired:
+    """Billing's books, handlers and servicer on `bus` (billing calls no other service: `callees` is empty)."""
+    books = Books(bus)
+    handlers = BillingHandlers(bus, books, settings.seller())
+    return Wired(servicer=BillingServicer(bus, books), books=books, settings=handlers.settings)
+
+
 async def main() -> None:
     settings = BillingSettings.load("billing")
     bus = EventBus("billing", settings.kafka_bootstrap, settings.schema_registry_url, namespace=settings.namespace)
-    books = Books(bus)
-    BillingHandlers(bus, books, settings.seller())
-    await run_service(settings, servicers=[(add_BillingServiceServicer_to_server, BillingServicer(bus, books))],
-                      bus=bus)
+    await run_service(settings, servicers=wire(bus, {}, settings).servicers, bus=bus)
 
 
 if __name__ == "__main__":

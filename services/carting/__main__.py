@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
+import grpc
 from carting.v1.cart_service_pb2_grpc import add_CartServiceServicer_to_server
 from cataloging.v1.catalog_service_pb2_grpc import CatalogServiceStub
 from pydantic import Field
@@ -17,9 +21,13 @@ from services.carting.servicer import SETTING_DEFAULTS, CartServicer
 from services.runtime.bus import EventBus
 from services.runtime.clients import channel_to
 from services.runtime.config import ServiceSettings
-from services.runtime.server import run_service
+from services.runtime.server import AddServicer, run_service
 from services.runtime.shop_settings import ShopSettings
-from services.runtime.store import JsonCodec
+from services.runtime.store import JsonCodec, Store
+
+# The services carting calls, and the stub each is called through (wire() gets one of each in `callees`).
+CALLS: dict[str, Callable[[grpc.aio.Channel], Any]] = {
+    "cataloging": CatalogServiceStub, "stocking": StockServiceStub, "shipping": ShippingServiceStub}
 
 
 class CartingSettings(ServiceSettings):
@@ -27,21 +35,40 @@ class CartingSettings(ServiceSettings):
                                         description="a number of seconds > 0")
 
 
-async def main() -> None:
-    settings = CartingSettings.load("carting", calls=["cataloging", "stocking", "shipping"])
-    bus = EventBus("carting", settings.kafka_bootstrap, settings.schema_registry_url, namespace=settings.namespace)
+@dataclass
+class Wired:
+    """Carting wired to its bus: what main() serves, and the parts a test drives and looks into."""
+
+    servicer: CartServicer
+    carts: Store[domain.Cart]
+    customer_carts: Store[str]
+    statuses: Store[CustomerStatusView]
+    settings: ShopSettings  # administering's settings, as carting sees them
+
+    @property
+    def servicers(self) -> list[tuple[AddServicer, object]]:
+        return [(add_CartServiceServicer_to_server, self.servicer)]
+
+
+def wire(bus: EventBus, callees: Mapping[str, Any], settings: CartingSettings) -> Wired:
+    """Carting's stores, handlers, servicer and sweeps on `bus`; `callees` holds a stub for each of CALLS."""
     carts = bus.store("carts", JsonCodec(domain.Cart))
     customer_carts = bus.store("customer-carts", JsonCodec(str))
     statuses = bus.store("customer-statuses", JsonCodec(CustomerStatusView))
     Handlers(bus, carts, statuses)
-    servicer = CartServicer(
-        bus, ShopSettings(bus, defaults=SETTING_DEFAULTS), carts, customer_carts, statuses,
-        catalog=CatalogServiceStub(channel_to("cataloging", settings.address("cataloging"))),
-        stock=StockServiceStub(channel_to("stocking", settings.address("stocking"))),
-        shipping=ShippingServiceStub(channel_to("shipping", settings.address("shipping"))),
-    )
+    shop_settings = ShopSettings(bus, defaults=SETTING_DEFAULTS)
+    servicer = CartServicer(bus, shop_settings, carts, customer_carts, statuses, catalog=callees["cataloging"],
+                            stock=callees["stocking"], shipping=callees["shipping"])
     bus.every(settings.expiry_sweep_seconds, functools.partial(expire_abandoned_carts, bus, carts))
-    await run_service(settings, servicers=[(add_CartServiceServicer_to_server, servicer)], bus=bus)
+    return Wired(servicer=servicer, carts=carts, customer_carts=customer_carts, statuses=statuses,
+                 settings=shop_settings)
+
+
+async def main() -> None:
+    settings = CartingSettings.load("carting", calls=CALLS)
+    bus = EventBus("carting", settings.kafka_bootstrap, settings.schema_registry_url, namespace=settings.namespace)
+    callees = {callee: stub(channel_to(callee, settings.address(callee))) for callee, stub in CALLS.items()}
+    await run_service(settings, servicers=wire(bus, callees, settings).servicers, bus=bus)
 
 
 if __name__ == "__main__":

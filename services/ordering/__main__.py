@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
+import grpc
 from carting.v1.cart_service_pb2_grpc import CartServiceStub
 from ordering.v1.order_service_pb2_grpc import add_OrderServiceServicer_to_server
 from shipping.v1.shipping_service_pb2_grpc import ShippingServiceStub
@@ -15,28 +19,50 @@ from services.ordering.servicer import CartClaim, OrderServicer
 from services.runtime.bus import EventBus
 from services.runtime.clients import channel_to
 from services.runtime.config import ServiceSettings
-from services.runtime.server import run_service
+from services.runtime.server import AddServicer, run_service
 from services.runtime.shop_settings import ShopSettings
-from services.runtime.store import JsonCodec
+from services.runtime.store import JsonCodec, Store
 
 TIMEOUT_SWEEP_SECONDS = 1.0
 CART_CLOSE_RETRY_SECONDS = 5.0
 
+# The services ordering calls, and the stub each is called through (wire() gets one of each in `callees`).
+CALLS: dict[str, Callable[[grpc.aio.Channel], Any]] = {"carting": CartServiceStub, "shipping": ShippingServiceStub}
 
-async def main() -> None:
-    settings = ServiceSettings.load("ordering", calls=["carting", "shipping"])
-    bus = EventBus("ordering", settings.kafka_bootstrap, settings.schema_registry_url, namespace=settings.namespace)
+
+@dataclass
+class Wired:
+    """Ordering wired to its bus: what main() serves, and the parts a test drives and looks into."""
+
+    servicer: OrderServicer
+    orders: Store[domain.Order]
+    keys: Store[str]
+    claims: Store[CartClaim]
+    settings: ShopSettings  # administering's settings, as ordering sees them
+
+    @property
+    def servicers(self) -> list[tuple[AddServicer, object]]:
+        return [(add_OrderServiceServicer_to_server, self.servicer)]
+
+
+def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -> Wired:
+    """Ordering's stores, saga handlers, servicer and sweeps on `bus`; `callees` holds a stub for each of CALLS."""
     orders = bus.store("orders", JsonCodec(domain.Order))
     keys = bus.store("idempotency-keys", JsonCodec(str))
     claims = bus.store("cart-claims", JsonCodec(CartClaim))
     shop_settings = ShopSettings(bus, defaults=SETTING_DEFAULTS)
     SagaHandlers(bus, orders)
-    servicer = OrderServicer(bus, orders, keys, claims,
-                             carting=CartServiceStub(channel_to("carting", settings.address("carting"))),
-                             shipping=ShippingServiceStub(channel_to("shipping", settings.address("shipping"))))
+    servicer = OrderServicer(bus, orders, keys, claims, carting=callees["carting"], shipping=callees["shipping"])
     bus.every(TIMEOUT_SWEEP_SECONDS, functools.partial(time_out_stalled_orders, bus, orders, shop_settings))
     bus.every(CART_CLOSE_RETRY_SECONDS, servicer.retry_cart_closes)
-    await run_service(settings, servicers=[(add_OrderServiceServicer_to_server, servicer)], bus=bus)
+    return Wired(servicer=servicer, orders=orders, keys=keys, claims=claims, settings=shop_settings)
+
+
+async def main() -> None:
+    settings = ServiceSettings.load("ordering", calls=CALLS)
+    bus = EventBus("ordering", settings.kafka_bootstrap, settings.schema_registry_url, namespace=settings.namespace)
+    callees = {callee: stub(channel_to(callee, settings.address(callee))) for callee, stub in CALLS.items()}
+    await run_service(settings, servicers=wire(bus, callees, settings).servicers, bus=bus)
 
 
 if __name__ == "__main__":

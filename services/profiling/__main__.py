@@ -11,7 +11,9 @@ has its email yet (restarts change nothing):
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from argon2 import PasswordHasher
 from profiling.v1.profile_service_pb2_grpc import add_ProfileServiceServicer_to_server
@@ -23,7 +25,7 @@ from services.profiling.servicer import SETTING_DEFAULTS, ProfileServicer, Store
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
 from services.runtime.errors import InvalidArgument
-from services.runtime.server import run_service
+from services.runtime.server import AddServicer, ReadinessCheck, run_service
 from services.runtime.shop_settings import ShopSettings
 from tools.processes import fail
 
@@ -46,13 +48,23 @@ class ProfilingSettings(ServiceSettings):
                             description="the first admin's display name")
 
 
-async def main() -> None:
-    settings = ProfilingSettings.load("profiling")
-    try:
-        domain.check_password(settings.admin_password)
-    except InvalidArgument as exc:
-        fail(f"profiling: environment variable PROFILING_ADMIN_PASSWORD is invalid: {exc.message}")
-    bus = EventBus("profiling", settings.kafka_bootstrap, settings.schema_registry_url, namespace=settings.namespace)
+@dataclass
+class Wired:
+    """Profiling wired to its bus: what main() serves, and the parts a test drives and looks into."""
+
+    servicer: ProfileServicer
+    stores: Stores
+    settings: ShopSettings  # administering's settings (the VIP rule), as profiling sees them
+    readiness: list[ReadinessCheck]  # beyond the bus's own: SERVING once the first admin account exists
+
+    @property
+    def servicers(self) -> list[tuple[AddServicer, object]]:
+        return [(add_ProfileServiceServicer_to_server, self.servicer)]
+
+
+def wire(bus: EventBus, callees: Mapping[str, Any], settings: ProfilingSettings) -> Wired:
+    """Profiling's stores, servicer, handlers and first admin on `bus` (profiling calls no other service:
+    `callees` is empty)."""
     stores = Stores.on(bus)
     shop_settings = ShopSettings(bus, defaults=SETTING_DEFAULTS)
     # argon2id with the library's defaults (RFC 9106's low-memory profile).
@@ -67,8 +79,18 @@ async def main() -> None:
 
     # Runs as soon as the bus has started, and again should Kafka have refused the first try.
     bus.every(FIRST_ADMIN_RETRY_SECONDS, first_admin)
-    await run_service(settings, servicers=[(add_ProfileServiceServicer_to_server, servicer)], bus=bus,
-                      readiness=[first_admin_exists])
+    return Wired(servicer=servicer, stores=stores, settings=shop_settings, readiness=[first_admin_exists])
+
+
+async def main() -> None:
+    settings = ProfilingSettings.load("profiling")
+    try:
+        domain.check_password(settings.admin_password)
+    except InvalidArgument as exc:
+        fail(f"profiling: environment variable PROFILING_ADMIN_PASSWORD is invalid: {exc.message}")
+    bus = EventBus("profiling", settings.kafka_bootstrap, settings.schema_registry_url, namespace=settings.namespace)
+    wired = wire(bus, {}, settings)
+    await run_service(settings, servicers=wired.servicers, bus=bus, readiness=wired.readiness)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from pydantic import Field
 from shipping.v1.shipping_service_pb2_grpc import add_ShippingServiceServicer_to_server
 
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
-from services.runtime.server import run_service
+from services.runtime.server import AddServicer, run_service
 from services.shipping.domain import Address
 from services.shipping.handlers import ShippingHandlers
 from services.shipping.servicer import Shipments, ShippingServicer
@@ -33,13 +36,30 @@ class ShippingSettings(ServiceSettings):
                        country_code=self.sender_country_code, phone=self.sender_phone)
 
 
-async def main() -> None:
-    settings = ShippingSettings.load("shipping")
-    bus = EventBus("shipping", settings.kafka_bootstrap, settings.schema_registry_url, namespace=settings.namespace)
+@dataclass
+class Wired:
+    """Shipping wired to its bus: what main() serves, and the parts a test drives and looks into."""
+
+    servicer: ShippingServicer
+    shipments: Shipments
+
+    @property
+    def servicers(self) -> list[tuple[AddServicer, object]]:
+        return [(add_ShippingServiceServicer_to_server, self.servicer)]
+
+
+def wire(bus: EventBus, callees: Mapping[str, Any], settings: ShippingSettings) -> Wired:
+    """Shipping's shipments, handlers and servicer on `bus` (shipping calls no other service: `callees` is empty)."""
     shipments = Shipments(bus)
     ShippingHandlers(bus, shipments)
     servicer = ShippingServicer(bus, shipments, settings.sender())
-    await run_service(settings, servicers=[(add_ShippingServiceServicer_to_server, servicer)], bus=bus)
+    return Wired(servicer=servicer, shipments=shipments)
+
+
+async def main() -> None:
+    settings = ShippingSettings.load("shipping")
+    bus = EventBus("shipping", settings.kafka_bootstrap, settings.schema_registry_url, namespace=settings.namespace)
+    await run_service(settings, servicers=wire(bus, {}, settings).servicers, bus=bus)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import Field
 from stocking.v1.stock_service_pb2_grpc import add_StockServiceServicer_to_server
 
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
-from services.runtime.server import run_service
+from services.runtime.server import AddServicer, run_service
 from services.runtime.shop_settings import ShopSettings
 from services.stocking.handlers import Handlers
 from services.stocking.servicer import SETTING_DEFAULTS, Stock, StockServicer
@@ -25,14 +28,31 @@ class StockingSettings(ServiceSettings):
                                         description="a number of seconds > 0")
 
 
-async def main() -> None:
-    settings = StockingSettings.load("stocking")
-    bus = EventBus("stocking", settings.kafka_bootstrap, settings.schema_registry_url, namespace=settings.namespace)
+@dataclass
+class Wired:
+    """Stocking wired to its bus: what main() serves, and the parts a test drives and looks into."""
+
+    servicer: StockServicer
+    stock: Stock
+
+    @property
+    def servicers(self) -> list[tuple[AddServicer, object]]:
+        return [(add_StockServiceServicer_to_server, self.servicer)]
+
+
+def wire(bus: EventBus, callees: Mapping[str, Any], settings: StockingSettings) -> Wired:
+    """Stocking's stock, handlers, servicer and sweep on `bus` (stocking calls no other service: `callees` is empty)."""
     offset = timedelta(seconds=settings.clock_offset_seconds)
     stock = Stock(bus, ShopSettings(bus, defaults=SETTING_DEFAULTS), clock=lambda: datetime.now(UTC) + offset)
     Handlers(stock)
     bus.every(settings.expiry_sweep_seconds, stock.expire_due_reservations)
-    await run_service(settings, servicers=[(add_StockServiceServicer_to_server, StockServicer(stock))], bus=bus)
+    return Wired(servicer=StockServicer(stock), stock=stock)
+
+
+async def main() -> None:
+    settings = StockingSettings.load("stocking")
+    bus = EventBus("stocking", settings.kafka_bootstrap, settings.schema_registry_url, namespace=settings.namespace)
+    await run_service(settings, servicers=wire(bus, {}, settings).servicers, bus=bus)
 
 
 if __name__ == "__main__":
