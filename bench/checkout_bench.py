@@ -11,8 +11,9 @@ The baseline, measured in the same run at the same concurrency, is the chain the
 without: one unary gRPC call to a bare grpc.aio server, then three Kafka produce -> consume round
 trips (OrderCreated to a participant, its answer to ordering, OrderConfirmed to its readers), each
 produced in a transaction by a transactional, idempotent producer with the services' settings
-(linger.ms 2) and consumed read_committed by a relay that produces the next hop in a transaction
-with the consumed offsets, as the services' units of work do. Goal: saga p50 <= 1.5x and p99 <= 3x.
+(services.runtime.transactions.PRODUCER_SETTINGS) and consumed read_committed by a relay that
+produces the next hop in a transaction with the consumed offsets, as the services' units of work
+do. Goal: saga p50 <= 1.5x and p99 <= 3x.
 """
 
 from __future__ import annotations
@@ -40,11 +41,11 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from ordering.v1 import order_service_pb2 as order_api  # noqa: E402
 
 from bench.catalog_stock_bench import percentile  # noqa: E402
+from services.runtime.transactions import PRODUCER_SETTINGS  # noqa: E402
 from tests.e2e.shop import HOME, Shop  # noqa: E402
 from tests.platform import Platform  # noqa: E402
 from tools.processes import free_port, spawn, stop  # noqa: E402
 
-PRODUCER_SETTINGS = {"enable.idempotence": True, "linger.ms": 2, "transaction.timeout.ms": 60_000}
 CONSUMER_SETTINGS = {"isolation.level": "read_committed", "enable.auto.commit": False,
                      "auto.offset.reset": "earliest"}
 
