@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from services.administering.servicer import StockAlertView, Stores
 from services.runtime.bus import EventBus, EventContext
 from services.runtime.errors import InvalidArgument
+from services.runtime.proto import to_datetime
 
 LEVELS_TOPIC = "stocking.levels.v1"
 CONDITIONS = {"low_stock_detected": "LOW_STOCK", "out_of_stock": "OUT_OF_STOCK", "back_in_stock": "BACK_IN_STOCK"}
@@ -32,7 +33,7 @@ class StockLevelHandlers:
         view = StockAlertView(
             sku=crossed.sku, condition=CONDITIONS[event.name], alert_id=getattr(crossed, "alert_id", ""),
             on_hand=level.on_hand, reserved=level.reserved, available=level.available,
-            low_stock_threshold=level.low_stock_threshold, as_of=stamp.ToDatetime(tzinfo=UTC),
+            low_stock_threshold=level.low_stock_threshold, as_of=to_datetime(stamp),
             received_at=datetime.now(UTC))
         await event.work.lock((self.alerts, crossed.sku))
         current = event.work.get(self.alerts, crossed.sku)

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from administering.v1 import admin_service_pb2 as pb
 from administering.v1 import events_pb2
 from cataloging.v1 import catalog_service_pb2
 from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
 from profiling.v1 import profile_service_pb2
-from shop.common.v1 import money_pb2, paging_pb2
+from shop.common.v1 import paging_pb2
 
 from services.administering import domain
 from services.administering.domain import SellerStatus, SettingKind, StaffRole
 from services.runtime.errors import InvalidArgument
+from services.runtime.proto import money_of, timestamp
 
 SELLER_STATUS = {
     SellerStatus.ACTIVE: events_pb2.SELLER_STATUS_ACTIVE,
@@ -34,16 +33,6 @@ _STAFF_ROLE_OF: dict[int, StaffRole] = {
     profile_service_pb2.ROLE_STAFF: StaffRole.STAFF,
     profile_service_pb2.ROLE_ADMIN: StaffRole.ADMIN,
 }
-
-
-def timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def money(value: domain.Money) -> money_pb2.Money:
-    return money_pb2.Money(amount_minor=value.amount_minor, currency=value.currency)
 
 
 def page(next_page_token: str, total_size: int) -> paging_pb2.PageResponse:
@@ -123,7 +112,7 @@ def setting_value(value: domain.SettingValue) -> events_pb2.SettingValue:
         return events_pb2.SettingValue(string_value=value.string_value)
     if value.kind == SettingKind.MONEY:
         assert value.money_value is not None
-        return events_pb2.SettingValue(money_value=money(value.money_value))
+        return events_pb2.SettingValue(money_value=money_of(value.money_value))
     if value.kind == SettingKind.BASIS_POINTS:
         return events_pb2.SettingValue(basis_points=value.basis_points)
     if value.kind == SettingKind.DURATION:
@@ -163,5 +152,5 @@ def create_product_request(onboarding: domain.ProductOnboarding) -> catalog_serv
     draft = onboarding.product
     return catalog_service_pb2.CreateProductRequest(
         seller_id=onboarding.seller_id, sku=draft.sku, name=draft.name, description=draft.description,
-        category_id=draft.category_id, price=money(draft.price), tax_class=draft.tax_class,
+        category_id=draft.category_id, price=money_of(draft.price), tax_class=draft.tax_class,
         weight_grams=draft.weight_grams, attributes=draft.attributes, image_url=draft.image_url)

@@ -34,7 +34,7 @@ from services.administering import domain, messages
 from services.administering.domain import OnboardingState, OnboardingStep, OnboardingUndo
 from services.runtime import errors
 from services.runtime.bus import EventBus
-from services.runtime.errors import FailedPrecondition, InvalidArgument
+from services.runtime.errors import FailedPrecondition, InvalidArgument, required
 from services.runtime.interceptors import PASSED_ON_CODES
 from services.runtime.store import JsonCodec, Store
 from services.runtime.transactions import UnitOfWork
@@ -100,12 +100,6 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def required(what: str, value: str) -> str:
-    if not value.strip():
-        raise InvalidArgument(f"{what} is required")
-    return value
-
-
 def refusal_of(exc: grpc.aio.AioRpcError) -> errors.DomainError | None:
     """The callee's definite refusal as the domain's error, or None when the outcome is open."""
     kind = _REFUSALS.get(exc.code())
@@ -131,7 +125,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
 
     async def _actor(self, staff_id: str) -> domain.StaffActor | None:
         """The acting staff member as profiling knows it; None when profiling has no such id."""
-        required("staff_id", staff_id)
+        required(staff_id, "staff_id")
         try:
             answer = await self.profiles.GetStaffMember(profile_service_pb2.GetStaffMemberRequest(staff_id=staff_id))
         except grpc.aio.AioRpcError as exc:
@@ -167,7 +161,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         return pb.OnboardSellerResponse(seller=messages.seller(seller))
 
     async def GetSeller(self, request: pb.GetSellerRequest, context: grpc.aio.ServicerContext) -> pb.GetSellerResponse:
-        seller_id = required("seller_id", request.seller_id)
+        seller_id = required(request.seller_id, "seller_id")
         return pb.GetSellerResponse(seller=messages.seller(
             domain.require_seller(self.stores.sellers.get(seller_id), seller_id)))
 
@@ -175,7 +169,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
                            context: grpc.aio.ServicerContext) -> pb.UpdateSellerResponse:
         s, actor = self.stores, await self._actor(request.staff_id)
         domain.require_active_staff(actor, request.staff_id)
-        seller_id = required("seller_id", request.seller_id)
+        seller_id = required(request.seller_id, "seller_id")
         email = domain.normalise_email(request.email) if request.HasField("email") else None
         vat_number = domain.normalise_vat_number(request.vat_number) if request.HasField("vat_number") else None
         before = domain.require_seller(s.sellers.get(seller_id), seller_id)
@@ -220,7 +214,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
 
     async def _change_seller(self, seller_id: str, use_case: SellerUseCase) -> domain.Seller:
         sellers = self.stores.sellers
-        required("seller_id", seller_id)
+        required(seller_id, "seller_id")
         async with self.bus.unit_of_work() as work:
             await work.lock((sellers, seller_id))
             current = work.get(sellers, seller_id)
@@ -244,7 +238,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
                              context: grpc.aio.ServicerContext) -> pb.OnboardProductResponse:
         actor = await self._actor(request.staff_id)
         domain.require_active_staff(actor, request.staff_id)
-        seller_id = required("seller_id", request.seller_id)
+        seller_id = required(request.seller_id, "seller_id")
         draft = messages.product_draft(request)
         async with self._onboarding_runs[draft.sku]:
             existing = self.stores.onboardings.get(draft.sku)
@@ -374,7 +368,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
 
     async def GetSetting(self, request: pb.GetSettingRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetSettingResponse:
-        name = required("name", request.name)
+        name = required(request.name, "name")
         return pb.GetSettingResponse(setting=messages.setting(domain.get_setting(dict(self.stores.settings.items()),
                                                                                  name)))
 
@@ -388,7 +382,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         settings, actor = self.stores.settings, await self._actor(request.staff_id)
         domain.require_active_admin(actor, request.staff_id)
         # Checked before locking, so only the names of real settings ever get a lock.
-        name = domain.setting_definition(required("name", request.name)).name
+        name = domain.setting_definition(required(request.name, "name")).name
         if request.expected_version < 0:
             raise InvalidArgument(f"expected_version must be 0 (any) or a version, got {request.expected_version}")
         async with self.bus.unit_of_work() as work:

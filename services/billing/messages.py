@@ -5,16 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from billing.v1 import billing_service_pb2 as api
 from billing.v1 import events_pb2, invoice_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
 from ordering.v1 import events_pb2 as ordering_events
 from ordering.v1 import order_pb2
 from paying.v1 import events_pb2 as paying_events
-from shop.common.v1 import address_pb2, money_pb2, paging_pb2
+from shop.common.v1 import address_pb2, paging_pb2
 
 from services.billing.domain import (
     Address,
@@ -39,25 +38,10 @@ from services.billing.domain import (
     Totals,
 )
 from services.runtime.errors import InvalidArgument
+from services.runtime.proto import money, timestamp, to_datetime
 
 T = TypeVar("T")
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 100
-
-
-def timestamp(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def moment(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
-
-
-def money(amount: int, currency: str) -> money_pb2.Money:
-    return money_pb2.Money(amount_minor=amount, currency=currency)
 
 
 # Into the domain.
@@ -79,7 +63,7 @@ def order_to_invoice(created: ordering_events.OrderCreated, *, received_at: date
         total=totals.total.amount_minor, shipping_address=address(created.shipping_address),
         billing_address=address(created.billing_address), carrier_name=created.shipping_option.carrier_name,
         service_level=created.shipping_option.service_level, payment_method=created.payment_method,
-        created_at=moment(created.created_at) if created.HasField("created_at") else received_at)
+        created_at=to_datetime(created.created_at) if created.HasField("created_at") else received_at)
 
 
 def _order_line(line: order_pb2.OrderLine) -> OrderLine:

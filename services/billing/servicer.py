@@ -26,6 +26,7 @@ from services.billing.domain import (
 )
 from services.runtime.bus import EventBus
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.runtime.proto import to_datetime
 from services.runtime.store import JsonCodec
 from services.runtime.transactions import UnitOfWork
 
@@ -123,8 +124,8 @@ class BillingServicer(BillingServiceServicer):
     async def ListInvoices(self, request: api.ListInvoicesRequest,
                            context: grpc.aio.ServicerContext) -> api.ListInvoicesResponse:
         statuses = {messages.status_from_proto(value) for value in request.statuses}
-        after = messages.moment(request.issued_after) if request.HasField("issued_after") else None
-        before = messages.moment(request.issued_before) if request.HasField("issued_before") else None
+        after = to_datetime(request.issued_after) if request.HasField("issued_after") else None
+        before = to_datetime(request.issued_before) if request.HasField("issued_before") else None
         if after is not None and before is not None and before <= after:
             raise InvalidArgument(f"issued_before ({before.isoformat()}) must be after issued_after "
                                   f"({after.isoformat()})")

@@ -3,34 +3,15 @@ products, stock levels, shipping quotes and addresses in."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from carting.v1 import cart_service_pb2 as pb
 from cataloging.v1 import events_pb2 as catalog_pb
-from google.protobuf.timestamp_pb2 import Timestamp
 from profiling.v1 import events_pb2 as profiling_pb
 from shipping.v1 import shipment_pb2
 from shipping.v1 import shipping_service_pb2 as shipping_pb
-from shop.common.v1 import address_pb2, money_pb2
+from shop.common.v1 import address_pb2
 
 from services.carting import domain
-
-
-def money(amount: int, currency: str) -> money_pb2.Money:
-    return money_pb2.Money(amount_minor=amount, currency=currency)
-
-
-def timestamp(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def to_datetime(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
-
+from services.runtime.proto import money, timestamp
 
 # ------------------------------------------------------------------------------------------- out
 

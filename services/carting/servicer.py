@@ -10,9 +10,8 @@ without it comes from inside the platform (ordering, the back-office) and is tru
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,46 +26,18 @@ from stocking.v1 import stock_service_pb2 as stock_pb
 from services.carting import domain, messages
 from services.carting.handlers import CustomerStatusView
 from services.runtime.bus import EventBus
-from services.runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from services.runtime.clients import answers_of
+from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, required
+from services.runtime.interceptors import calling_customer
 from services.runtime.shop_settings import ShopSettings
 from services.runtime.store import Store
 
-CUSTOMER_HEADER = "x-customer-id"
 # Administering's defaults, used until the settings topic says otherwise.
 SETTING_DEFAULTS: dict[str, Any] = {
     "shop.currency": "EUR",
     "customer.vip_discount_bps": domain.DEFAULT_VIP_DISCOUNT_BPS,
     **{f"tax.rate_bps.{tax_class}": rate for tax_class, rate in domain.DEFAULT_TAX_RATES_BPS.items()},
 }
-
-
-CALLEE_REFUSALS: dict[grpc.StatusCode, type[DomainError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument, grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
-}
-
-
-def calling_customer(context: grpc.aio.ServicerContext) -> str:
-    """The signed-in customer the call is made for; empty for a call from inside the platform."""
-    return next((value for key, value in context.invocation_metadata() or () if key == CUSTOMER_HEADER), "")
-
-
-@contextlib.contextmanager
-def answers_of(callee: str) -> Iterator[None]:
-    """A callee's refusal of what we passed on from our caller is our caller's error, in the callee's words;
-    outages (UNAVAILABLE, DEADLINE_EXCEEDED) pass as they are."""
-    try:
-        yield
-    except grpc.aio.AioRpcError as exc:
-        if (error := CALLEE_REFUSALS.get(exc.code())) is not None:
-            raise error(f"{callee}: {exc.details()}") from exc
-        raise
-
-
-def required(value: str, what: str) -> str:
-    if not value.strip():
-        raise InvalidArgument(f"{what} is required")
-    return value
 
 
 class CartServicer(cart_service_pb2_grpc.CartServiceServicer):

@@ -3,29 +3,16 @@ out; requests' money, sorts and statuses, and administering's sellers, in."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from administering.v1 import events_pb2 as admin_pb
 from cataloging.v1 import catalog_service_pb2 as pb
 from cataloging.v1 import events_pb2 as events_pb
-from google.protobuf.timestamp_pb2 import Timestamp
 from shop.common.v1 import money_pb2
 
 from services.cataloging import domain
 from services.runtime.errors import InvalidArgument
-
-
-def timestamp(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def money(value: domain.Money) -> money_pb2.Money:
-    return money_pb2.Money(amount_minor=value.amount_minor, currency=value.currency)
+from services.runtime.proto import money_of, timestamp
 
 
 def money_in(message: money_pb2.Money) -> domain.Money:
@@ -47,7 +34,7 @@ def category(placed: domain.PlacedCategory) -> pb.Category:
 def product(record: domain.Product) -> events_pb.Product:
     return events_pb.Product(
         product_id=record.product_id, seller_id=record.seller_id, sku=record.sku, name=record.name,
-        description=record.description, category_id=record.category_id, price=money(record.price),
+        description=record.description, category_id=record.category_id, price=money_of(record.price),
         tax_class=record.tax_class, weight_grams=record.weight_grams, attributes=record.attributes,
         image_url=record.image_url, status=events_pb.ProductStatus.Value(f"PRODUCT_STATUS_{record.status.value}"),
         in_stock=record.in_stock, created_at=timestamp(record.created_at), updated_at=timestamp(record.updated_at),
@@ -64,8 +51,8 @@ def product_event(event: domain.ProductEvent) -> dict[str, Any]:
                                                             changed_fields=event.changed_fields)}
     if isinstance(event, domain.ProductPriceChanged):
         return {"product_price_changed": events_pb.ProductPriceChanged(
-            product_id=event.product_id, sku=event.sku, seller_id=event.seller_id, old_price=money(event.old_price),
-            new_price=money(event.new_price), version=event.version)}
+            product_id=event.product_id, sku=event.sku, seller_id=event.seller_id, old_price=money_of(event.old_price),
+            new_price=money_of(event.new_price), version=event.version)}
     return {"product_archived": events_pb.ProductArchived(
         product_id=event.product_id, sku=event.sku, seller_id=event.seller_id, reason=event.reason)}
 

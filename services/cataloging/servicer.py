@@ -26,7 +26,7 @@ from cataloging.v1 import catalog_service_pb2_grpc
 
 from services.cataloging import domain, messages
 from services.runtime.bus import EventBus
-from services.runtime.errors import InvalidArgument, NotFound
+from services.runtime.errors import InvalidArgument, NotFound, non_empty
 from services.runtime.store import JsonCodec, Store
 from services.runtime.transactions import UnitOfWork
 
@@ -37,12 +37,6 @@ Publish = Callable[..., Any]  # bus.publish bound to a unit of work, or EventCon
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def required(value: str, name: str) -> str:
-    if not value:
-        raise InvalidArgument(f"{name} must not be empty")
-    return value
 
 
 class Catalog:
@@ -194,16 +188,16 @@ class CatalogServicer(catalog_service_pb2_grpc.CatalogServiceServicer):
         return pb.CreateCategoryResponse(category=messages.category(placed))
 
     async def GetCategory(self, request: pb.GetCategoryRequest, context: grpc.aio.ServicerContext) -> Any:
-        category_id = required(request.category_id, "category_id")
+        category_id = non_empty(request.category_id, "category_id")
         return pb.GetCategoryResponse(category=messages.category(self.catalog.tree().place(category_id)))
 
     async def RenameCategory(self, request: pb.RenameCategoryRequest, context: grpc.aio.ServicerContext) -> Any:
-        category_id = required(request.category_id, "category_id")
+        category_id = non_empty(request.category_id, "category_id")
         return pb.RenameCategoryResponse(category=await self._change_category(
             category_id, functools.partial(domain.rename_category, category_id=category_id, name=request.name)))
 
     async def MoveCategory(self, request: pb.MoveCategoryRequest, context: grpc.aio.ServicerContext) -> Any:
-        category_id = required(request.category_id, "category_id")
+        category_id = non_empty(request.category_id, "category_id")
         return pb.MoveCategoryResponse(category=await self._change_category(
             category_id, functools.partial(domain.move_category, category_id=category_id,
                                            new_parent_id=request.new_parent_id, position=request.position)))
@@ -221,7 +215,7 @@ class CatalogServicer(catalog_service_pb2_grpc.CatalogServiceServicer):
 
     async def DeleteCategory(self, request: pb.DeleteCategoryRequest, context: grpc.aio.ServicerContext) -> Any:
         catalog = self.catalog
-        category_id = required(request.category_id, "category_id")
+        category_id = non_empty(request.category_id, "category_id")
         async with self.bus.unit_of_work() as work:
             await work.lock((catalog.categories, TREE_LOCK), (catalog.categories, category_id))
             domain.delete_category(catalog.tree(), category_id=category_id, products=catalog.products.values())
@@ -279,7 +273,7 @@ class CatalogServicer(catalog_service_pb2_grpc.CatalogServiceServicer):
     async def PublishProduct(self, request: pb.PublishProductRequest, context: grpc.aio.ServicerContext) -> Any:
         catalog = self.catalog
         # A product's seller never changes, so it can be read before the locks are taken.
-        seller_id = catalog.product(None, required(request.product_id, "product_id")).seller_id
+        seller_id = catalog.product(None, non_empty(request.product_id, "product_id")).seller_id
         return pb.PublishProductResponse(product=await self._change_product(
             request.product_id,
             lambda product, work: domain.publish_product(product, seller=work.get(catalog.sellers, seller_id),
@@ -295,7 +289,7 @@ class CatalogServicer(catalog_service_pb2_grpc.CatalogServiceServicer):
                               also_lock: Iterable[tuple[Store[Any], str]] = ()) -> Any:
         """One product changed under its lock, with the events the domain returned published."""
         catalog = self.catalog
-        required(product_id, "product_id")
+        non_empty(product_id, "product_id")
         async with self.bus.unit_of_work() as work:
             await work.lock((catalog.products, product_id), *also_lock)
             product = catalog.product(work, product_id)
@@ -306,7 +300,7 @@ class CatalogServicer(catalog_service_pb2_grpc.CatalogServiceServicer):
         return messages.product(changed)
 
     async def GetProduct(self, request: pb.GetProductRequest, context: grpc.aio.ServicerContext) -> Any:
-        product = self.catalog.product(None, required(request.product_id, "product_id"))
+        product = self.catalog.product(None, non_empty(request.product_id, "product_id"))
         return pb.GetProductResponse(product=messages.product(product))
 
     async def BatchGetProducts(self, request: pb.BatchGetProductsRequest, context: grpc.aio.ServicerContext) -> Any:

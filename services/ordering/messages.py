@@ -3,7 +3,7 @@ carting's cart, shipping's option and the saga participants' events in."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -14,29 +14,14 @@ from ordering.v1 import order_pb2
 from ordering.v1 import order_service_pb2 as pb
 from shipping.v1 import shipment_pb2
 from shipping.v1 import shipping_service_pb2 as shipping_pb
-from shop.common.v1 import address_pb2, money_pb2
+from shop.common.v1 import address_pb2
 from stocking.v1 import events_pb2 as stocking_pb
 
 from services.ordering import domain
 from services.runtime.errors import InvalidArgument
+from services.runtime.proto import money, timestamp, to_datetime
 
 E = TypeVar("E", bound=StrEnum)
-
-
-def money(amount: int, currency: str) -> money_pb2.Money:
-    return money_pb2.Money(amount_minor=amount, currency=currency)
-
-
-def timestamp(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def to_datetime(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
 
 
 def enum_number(enum: Any, prefix: str, member: StrEnum) -> Any:

@@ -14,12 +14,10 @@ order, refuses a second order of the same cart meanwhile.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,22 +33,19 @@ from shop.common.v1 import paging_pb2
 from services.ordering import domain, messages
 from services.ordering.handlers import ORDERS_TOPIC
 from services.runtime.bus import EventBus, is_outage
+from services.runtime.clients import answers_of
 from services.runtime.errors import (
-    DomainError,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     Unauthenticated,
+    required,
 )
+from services.runtime.interceptors import CUSTOMER_HEADER, calling_customer
 from services.runtime.store import Store
 from services.runtime.transactions import UnitOfWork
 
-CUSTOMER_HEADER = "x-customer-id"
-CALLEE_REFUSALS: dict[grpc.StatusCode, type[DomainError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument, grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
-}
 OPTION_REJECTIONS = {
     shipping_pb.OPTION_REJECTION_UNKNOWN_OPTION: "shipping does not know that option",
     shipping_pb.OPTION_REJECTION_DESTINATION_NOT_SERVED: "it does not ship to that address",
@@ -70,29 +65,6 @@ class CartClaim:
     # Carting's permanent refusal to close (the cart changed after it was priced ...): the order
     # stands, the cart stays open and may be ordered again.
     refusal: str = ""
-
-
-def calling_customer(context: grpc.aio.ServicerContext) -> str:
-    """The signed-in customer the call is made for; empty for staff and other services."""
-    return next((value for key, value in context.invocation_metadata() or () if key == CUSTOMER_HEADER), "")
-
-
-@contextlib.contextmanager
-def answers_of(callee: str) -> Iterator[None]:
-    """A callee's refusal of what we passed on from our caller is our caller's error, in the callee's words;
-    outages (UNAVAILABLE, DEADLINE_EXCEEDED) pass as they are."""
-    try:
-        yield
-    except grpc.aio.AioRpcError as exc:
-        if (error := CALLEE_REFUSALS.get(exc.code())) is not None:
-            raise error(f"{callee}: {exc.details()}") from exc
-        raise
-
-
-def required(value: str, what: str) -> str:
-    if not value.strip():
-        raise InvalidArgument(f"{what} is required")
-    return value
 
 
 def now() -> datetime:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from ordering.v1 import events_pb2 as ordering_events
 from ordering.v1 import order_pb2
 from paying.v1 import events_pb2, payment_pb2
-from shop.common.v1 import money_pb2, paging_pb2
+from shop.common.v1 import paging_pb2
 
 from services.paying.domain import (
     Payment,
@@ -28,21 +26,10 @@ from services.paying.domain import (
     RefundRequest,
 )
 from services.runtime.errors import InvalidArgument
+from services.runtime.proto import money, timestamp
 
 T = TypeVar("T")
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 100
-
-
-def timestamp(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def money(amount: int, currency: str) -> money_pb2.Money:
-    return money_pb2.Money(amount_minor=amount, currency=currency)
 
 
 def status(value: PaymentStatus) -> payment_pb2.PaymentStatus.ValueType:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from profiling.v1 import events_pb2, profile_service_pb2
 from shop.common.v1 import address_pb2, money_pb2, paging_pb2
 
 from services.profiling import domain
 from services.profiling.domain import CustomerStatus, Role, StatusChangeSource
 from services.runtime.errors import InvalidArgument
+from services.runtime.proto import money_of, timestamp
 
 CUSTOMER_STATUS = {
     CustomerStatus.STANDARD: events_pb2.CUSTOMER_STATUS_STANDARD,
@@ -32,16 +31,6 @@ ACCOUNT_KIND: dict[int, domain.AccountKind] = {
 }
 _STATUS_OF: dict[int, CustomerStatus] = {number: status for status, number in CUSTOMER_STATUS.items()}
 _ROLE_OF: dict[int, Role] = {number: role for role, number in ROLE.items()}
-
-
-def timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def money(value: domain.Money) -> money_pb2.Money:
-    return money_pb2.Money(amount_minor=value.amount_minor, currency=value.currency)
 
 
 def money_from(message: money_pb2.Money) -> domain.Money:
@@ -101,7 +90,7 @@ def customer(record: domain.Customer, shop_currency: str) -> profile_service_pb2
         customer_id=record.customer_id, email=record.email, first_name=record.first_name,
         last_name=record.last_name, phone=record.phone, status=CUSTOMER_STATUS[record.status],
         status_source=STATUS_SOURCE[record.status_source], status_pinned=record.status_pinned,
-        confirmed_spend=money(record.spend_in(shop_currency)),
+        confirmed_spend=money_of(record.spend_in(shop_currency)),
         default_shipping_address_id=record.default_shipping_address_id,
         default_billing_address_id=record.default_billing_address_id,
         created_at=timestamp(record.created_at), updated_at=timestamp(record.updated_at),
@@ -150,4 +139,4 @@ def customer_event(event: domain.CustomerEvent) -> dict[str, Any]:
     return {"customer_status_changed": events_pb2.CustomerStatusChanged(
         customer_id=event.customer_id, old_status=CUSTOMER_STATUS[event.old_status],
         new_status=CUSTOMER_STATUS[event.new_status], reason=event.reason, source=STATUS_SOURCE[event.source],
-        changed_by=event.changed_by, pinned=event.pinned, confirmed_spend=money(event.confirmed_spend))}
+        changed_by=event.changed_by, pinned=event.pinned, confirmed_spend=money_of(event.confirmed_spend))}

@@ -20,7 +20,7 @@ from profiling.v1 import profile_service_pb2_grpc
 
 from services.profiling import domain, messages
 from services.runtime.bus import EventBus
-from services.runtime.errors import FailedPrecondition, InvalidArgument
+from services.runtime.errors import FailedPrecondition, InvalidArgument, required
 from services.runtime.shop_settings import ShopSettings
 from services.runtime.store import JsonCodec, Store
 from services.runtime.transactions import UnitOfWork
@@ -58,12 +58,6 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def required(what: str, value: str) -> str:
-    if not value.strip():
-        raise InvalidArgument(f"{what} is required")
-    return value
-
-
 def publish_customer_events(bus: EventBus, work: UnitOfWork, customer: domain.Customer,
                             events: Iterable[domain.CustomerEvent]) -> None:
     for event in events:
@@ -97,7 +91,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
     async def Authenticate(self, request: pb.AuthenticateRequest,
                            context: grpc.aio.ServicerContext) -> pb.AuthenticateResponse:
         kind = domain.require_account_kind(messages.account_kind_from(request.account_kind))
-        required("email", request.email)
+        required(request.email, "email")
         if not request.password:
             raise InvalidArgument("password is required")
         s, email_key = self.stores, domain.email_lookup_key(request.email)
@@ -130,13 +124,13 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
 
     async def GetCustomer(self, request: pb.GetCustomerRequest,
                           context: grpc.aio.ServicerContext) -> pb.GetCustomerResponse:
-        customer_id = required("customer_id", request.customer_id)
+        customer_id = required(request.customer_id, "customer_id")
         customer = domain.require_customer(self.stores.customers.get(customer_id), customer_id)
         return pb.GetCustomerResponse(customer=self._customer(customer))
 
     async def UpdateCustomer(self, request: pb.UpdateCustomerRequest,
                              context: grpc.aio.ServicerContext) -> pb.UpdateCustomerResponse:
-        s, customer_id = self.stores, required("customer_id", request.customer_id)
+        s, customer_id = self.stores, required(request.customer_id, "customer_id")
         current = domain.require_customer(s.customers.get(customer_id), customer_id)
         new_email = request.email if request.HasField("email") else None
         emails = {current.email, *([domain.email_lookup_key(new_email)] if new_email is not None else [])}
@@ -186,7 +180,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
 
     async def AddAddress(self, request: pb.AddAddressRequest,
                          context: grpc.aio.ServicerContext) -> pb.AddAddressResponse:
-        customers, customer_id = self.stores.customers, required("customer_id", request.customer_id)
+        customers, customer_id = self.stores.customers, required(request.customer_id, "customer_id")
         async with self.bus.unit_of_work() as work:
             await work.lock((customers, customer_id))
             customer = domain.require_customer(work.get(customers, customer_id), customer_id)
@@ -200,8 +194,8 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
 
     async def UpdateAddress(self, request: pb.UpdateAddressRequest,
                             context: grpc.aio.ServicerContext) -> pb.UpdateAddressResponse:
-        customers, customer_id = self.stores.customers, required("customer_id", request.customer_id)
-        address_id = required("address_id", request.address_id)
+        customers, customer_id = self.stores.customers, required(request.customer_id, "customer_id")
+        address_id = required(request.address_id, "address_id")
         async with self.bus.unit_of_work() as work:
             await work.lock((customers, customer_id))
             customer = domain.require_customer(work.get(customers, customer_id), customer_id)
@@ -233,8 +227,8 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
     async def _change_address_book(self, customer_id: str, address_id: str, use_case: Any) -> domain.Customer:
         """Remove an address, or make it a default: the use cases that take the customer and an address id."""
         customers = self.stores.customers
-        required("customer_id", customer_id)
-        required("address_id", address_id)
+        required(customer_id, "customer_id")
+        required(address_id, "address_id")
         async with self.bus.unit_of_work() as work:
             await work.lock((customers, customer_id))
             customer = domain.require_customer(work.get(customers, customer_id), customer_id)
@@ -246,7 +240,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
 
     async def ListAddresses(self, request: pb.ListAddressesRequest,
                             context: grpc.aio.ServicerContext) -> pb.ListAddressesResponse:
-        customer_id = required("customer_id", request.customer_id)
+        customer_id = required(request.customer_id, "customer_id")
         customer = domain.require_customer(self.stores.customers.get(customer_id), customer_id)
         return pb.ListAddressesResponse(
             entries=[messages.address_book_entry(customer, entry) for entry in domain.list_addresses(customer)],
@@ -257,8 +251,8 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
 
     async def SetCustomerStatus(self, request: pb.SetCustomerStatusRequest,
                                 context: grpc.aio.ServicerContext) -> pb.SetCustomerStatusResponse:
-        customers, customer_id = self.stores.customers, required("customer_id", request.customer_id)
-        staff_id = required("staff_id", request.staff_id)
+        customers, customer_id = self.stores.customers, required(request.customer_id, "customer_id")
+        staff_id = required(request.staff_id, "staff_id")
         status = messages.customer_status_from(request.status)
         async with self.bus.unit_of_work() as work:
             await work.lock((customers, customer_id))
@@ -287,7 +281,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
 
     async def CreateStaffMember(self, request: pb.CreateStaffMemberRequest,
                                 context: grpc.aio.ServicerContext) -> pb.CreateStaffMemberResponse:
-        s, created_by = self.stores, required("created_by", request.created_by)
+        s, created_by = self.stores, required(request.created_by, "created_by")
         role = messages.role_from(request.role)
         email_key, staff_id = domain.email_lookup_key(request.email), str(uuid.uuid4())
         async with self.bus.unit_of_work() as work:
@@ -303,7 +297,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
 
     async def GetStaffMember(self, request: pb.GetStaffMemberRequest,
                              context: grpc.aio.ServicerContext) -> pb.GetStaffMemberResponse:
-        staff_id = required("staff_id", request.staff_id)
+        staff_id = required(request.staff_id, "staff_id")
         member = domain.require_staff_member(self.stores.staff.get(staff_id), staff_id)
         return pb.GetStaffMemberResponse(staff_member=messages.staff_member(member))
 
@@ -320,8 +314,8 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
 
     async def UpdateStaffMember(self, request: pb.UpdateStaffMemberRequest,
                                 context: grpc.aio.ServicerContext) -> pb.UpdateStaffMemberResponse:
-        staff, staff_id = self.stores.staff, required("staff_id", request.staff_id)
-        updated_by = required("updated_by", request.updated_by)
+        staff, staff_id = self.stores.staff, required(request.staff_id, "staff_id")
+        updated_by = required(request.updated_by, "updated_by")
         # Permission before arguments, as the domain orders its checks (an explicit ROLE_UNSPECIFIED
         # is an argument the wiring checks).
         domain.require_active_admin(staff.get(updated_by), updated_by)

@@ -39,10 +39,10 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
-from google.protobuf.timestamp_pb2 import Timestamp
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from services.runtime import errors, topic_map
+from services.runtime.proto import timestamp
 from services.runtime.store import Store, ensure_changelog_topics, restore
 from services.runtime.transactions import Committer, OutgoingRecord, TransactionAborted, UnitOfWork
 
@@ -262,11 +262,9 @@ class EventBus:
         spec = self.topics[topic]
         if len(event) != 1 or next(iter(event)) not in spec.events:
             raise ValueError(f"{topic} carries one of {', '.join(spec.events)}; got {', '.join(event)}")
-        occurred_at = Timestamp()
-        occurred_at.FromDatetime(datetime.datetime.now(datetime.UTC))
         envelope: Any = envelope_class(spec.envelope)(**event)
         envelope.metadata.event_id = str(uuid.uuid4())
-        envelope.metadata.occurred_at.CopyFrom(occurred_at)
+        envelope.metadata.occurred_at.CopyFrom(timestamp(datetime.datetime.now(datetime.UTC)))
         envelope.metadata.aggregate_id = aggregate_id
         envelope.metadata.correlation_id = correlation_id or aggregate_id
         envelope.metadata.causation_id = causation_id

@@ -9,23 +9,30 @@ service config below). A circuit breaker per callee (purgatory) counts calls tha
 the callee is down or too slow; past the threshold it fails calls at once with UNAVAILABLE, so a
 dead callee costs its callers nothing, and lets one call through after `reset_after` seconds to
 see whether the callee is back. The correlation id of the call being answered goes along.
+
+A callee's refusal of what we passed on from our own caller is our caller's error:
+
+    with answers_of("cataloging"):                         # NOT_FOUND "no product 'sku-1'" becomes
+        answer = await self.catalog.GetProduct(request)    # NotFound("cataloging: no product 'sku-1'")
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
+from services.runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from services.runtime.interceptors import CORRELATION_HEADER, PASSED_ON_CODES, call_deadline, correlation_id
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
@@ -38,6 +45,12 @@ RETRY_SERVICE_CONFIG = json.dumps({"methodConfig": [{
         "retryableStatusCodes": ["UNAVAILABLE"],
     },
 }]})
+
+# What a callee's answer of these codes turns into when answers_of passes it on to our caller.
+CALLEE_REFUSALS: dict[grpc.StatusCode, type[DomainError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument, grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+}
 
 log = logging.getLogger(__name__)
 _open_channels: weakref.WeakSet[grpc.aio.Channel] = weakref.WeakSet()
@@ -61,6 +74,18 @@ def channel_to(callee: str, address: str, *, timeout: float = DEFAULT_TIMEOUT_SE
 async def close_channels() -> None:
     """Close every channel channel_to opened; the server calls it last at shutdown."""
     await asyncio.gather(*(channel.close() for channel in list(_open_channels)))
+
+
+@contextlib.contextmanager
+def answers_of(callee: str) -> Iterator[None]:
+    """A callee's refusal of what we passed on from our caller is our caller's error, in the callee's words;
+    outages (UNAVAILABLE, DEADLINE_EXCEEDED) pass as they are."""
+    try:
+        yield
+    except grpc.aio.AioRpcError as exc:
+        if (error := CALLEE_REFUSALS.get(exc.code())) is not None:
+            raise error(f"{callee}: {exc.details()}") from exc
+        raise
 
 
 def _log_state_change(circuit: str, event_type: str, event: Any) -> None:

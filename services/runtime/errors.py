@@ -3,6 +3,9 @@
 A domain stays free of gRPC: it raises `NotFound("no product 'sku-1'")`, and the runtime's interceptor
 answers NOT_FOUND with that message. Anything else a handler raises becomes INTERNAL with a generic
 message, the traceback going to the log only.
+
+A servicer checks a request's text fields with `required(request.sku, "SKU")` ("SKU is required")
+or `non_empty(request.sku, "sku")` ("sku must not be empty").
 """
 
 from __future__ import annotations
@@ -44,3 +47,17 @@ class PermissionDenied(DomainError):
 
 class Unauthenticated(DomainError):
     code = grpc.StatusCode.UNAUTHENTICATED
+
+
+def required(value: str, what: str) -> str:
+    """`value` (a request's field) when it has more than white space; else InvalidArgument "<what> is required"."""
+    if not value.strip():
+        raise InvalidArgument(f"{what} is required")
+    return value
+
+
+def non_empty(value: str, what: str) -> str:
+    """`value` when it is not the empty string; else InvalidArgument "<what> must not be empty"."""
+    if not value:
+        raise InvalidArgument(f"{what} must not be empty")
+    return value

@@ -1,5 +1,6 @@
 """What happens around every call a service answers: one JSON log line, errors turned into statuses,
-the caller's deadline and correlation id kept for the calls this one makes (see clients.py).
+the caller's deadline and correlation id kept for the calls this one makes (see clients.py), and who
+the call is made for (`calling_customer`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import grpc
 from services.runtime.errors import DomainError
 
 CORRELATION_HEADER = "x-correlation-id"
+# Set by the storefront on a call it makes for a shopper it has authenticated; absent on calls from
+# the back-office and from other services.
+CUSTOMER_HEADER = "x-customer-id"
 INTERNAL_ERROR_MESSAGE = "internal error; the service logged the details under correlation id {}"
 # A callee that is down or too slow makes this call fail the same way: the caller may retry later.
 PASSED_ON_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -33,6 +37,16 @@ access_log = logging.getLogger("rpc")
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 StreamBehaviour = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+
+
+def header(context: grpc.aio.ServicerContext, name: str) -> str:
+    """The value of metadata `name` on the call being answered; empty when the caller sent none."""
+    return next((value for key, value in context.invocation_metadata() or () if key == name), "")
+
+
+def calling_customer(context: grpc.aio.ServicerContext) -> str:
+    """The signed-in customer the call is made for (CUSTOMER_HEADER); empty for staff and other services."""
+    return header(context, CUSTOMER_HEADER)
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):
@@ -91,8 +105,7 @@ async def _observing(method: str, context: grpc.aio.ServicerContext,
     if (why := not_ready()) is not None:
         await context.abort(grpc.StatusCode.UNAVAILABLE, why)
     started = time.perf_counter()
-    metadata = context.invocation_metadata() or ()
-    cid = next((value for key, value in metadata if key == CORRELATION_HEADER), "") or uuid.uuid4().hex
+    cid = header(context, CORRELATION_HEADER) or uuid.uuid4().hex
     correlation_id.set(cid)
     remaining = context.time_remaining()
     call_deadline.set(None if remaining is None else time.monotonic() + remaining)

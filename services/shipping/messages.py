@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from ordering.v1 import events_pb2 as ordering_events
 from ordering.v1 import order_pb2
 from shipping.v1 import events_pb2, shipment_pb2
 from shipping.v1 import shipping_service_pb2 as api
-from shop.common.v1 import address_pb2, money_pb2
+from shop.common.v1 import address_pb2
 
 from services.runtime.errors import InvalidArgument
+from services.runtime.proto import money, timestamp
 from services.shipping.domain import (
     RATE_CURRENCY,
     Address,
@@ -31,23 +30,6 @@ from services.shipping.domain import (
     ShippingOption,
     TrackingEvent,
 )
-
-
-def timestamp(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def moment(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
-
-
-def money(amount: int, currency: str) -> money_pb2.Money:
-    return money_pb2.Money(amount_minor=amount, currency=currency)
-
 
 # Into the domain.
 

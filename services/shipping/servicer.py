@@ -18,6 +18,7 @@ from shipping.v1.shipping_service_pb2_grpc import ShippingServiceServicer
 
 from services.runtime.bus import EventBus
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.runtime.proto import to_datetime
 from services.runtime.store import JsonCodec
 from services.runtime.transactions import UnitOfWork
 from services.shipping import domain, messages, pdf
@@ -184,7 +185,7 @@ class ShippingServicer(ShippingServiceServicer):
         scanned = messages.status_from_proto(request.status)
         shipment = (self.shipments.find(request.shipment_id) if request.shipment_id
                     else self.shipments.find_by_tracking_number(request.tracking_number))
-        occurred_at = messages.moment(request.occurred_at) if request.HasField("occurred_at") else None
+        occurred_at = to_datetime(request.occurred_at) if request.HasField("occurred_at") else None
         results: list[domain.ScanResult] = []
 
         def scan(current: Shipment) -> tuple[Shipment, Sequence[ShippingEvent]]:

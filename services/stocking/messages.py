@@ -5,26 +5,17 @@ proto's without their UNSPECIFIED value, which maps to None (the domain says wha
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from stocking.v1 import events_pb2 as events_pb
 from stocking.v1 import stock_service_pb2 as pb
 
 from services.runtime.errors import InvalidArgument
+from services.runtime.proto import timestamp
 from services.stocking import domain
 
 E = TypeVar("E", bound=Enum)
-
-
-def timestamp(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
 
 
 def _proto_enum(value: Enum | None, prefix: str, enum: Any) -> Any:

@@ -24,7 +24,7 @@ from stocking.v1 import stock_service_pb2 as pb
 from stocking.v1 import stock_service_pb2_grpc
 
 from services.runtime.bus import EventBus
-from services.runtime.errors import InvalidArgument, NotFound
+from services.runtime.errors import InvalidArgument, NotFound, non_empty
 from services.runtime.shop_settings import ShopSettings
 from services.runtime.store import JsonCodec, Store
 from services.runtime.transactions import UnitOfWork
@@ -42,12 +42,6 @@ RESERVATION_STEP = {domain.StockReserved: 1, domain.StockReservationFailed: 1, d
 Publish = Callable[..., Any]  # bus.publish bound to a unit of work, or EventContext.publish
 Clock = Callable[[], datetime]
 log = logging.getLogger(__name__)
-
-
-def required(value: str, name: str) -> str:
-    if not value:
-        raise InvalidArgument(f"{name} must not be empty")
-    return value
 
 
 class Raced(Exception):
@@ -191,7 +185,7 @@ class StockServicer(stock_service_pb2_grpc.StockServiceServicer):
     # --- levels -------------------------------------------------------------------------------
 
     async def SetStock(self, request: pb.SetStockRequest, context: grpc.aio.ServicerContext) -> Any:
-        stock, sku = self.stock, required(request.sku, "sku")
+        stock, sku = self.stock, non_empty(request.sku, "sku")
         reason = messages.change_reason(request.reason)
 
         async def set_stock(work: UnitOfWork, publish: Publish) -> domain.LevelChange:
@@ -207,7 +201,7 @@ class StockServicer(stock_service_pb2_grpc.StockServiceServicer):
                                    movement=messages.movement(change.movement))
 
     async def AdjustStock(self, request: pb.AdjustStockRequest, context: grpc.aio.ServicerContext) -> Any:
-        stock, sku = self.stock, required(request.sku, "sku")
+        stock, sku = self.stock, non_empty(request.sku, "sku")
         reason = messages.change_reason(request.reason)
 
         async def adjust(work: UnitOfWork, publish: Publish) -> domain.LevelChange:
@@ -224,7 +218,7 @@ class StockServicer(stock_service_pb2_grpc.StockServiceServicer):
 
     async def ListStockMovements(self, request: pb.ListStockMovementsRequest,
                                  context: grpc.aio.ServicerContext) -> Any:
-        stock, sku = self.stock, required(request.sku, "sku")
+        stock, sku = self.stock, non_empty(request.sku, "sku")
         kinds = messages.domain_enums(request.kinds, pb.StockMovementKind, domain.StockMovementKind,
                                       "STOCK_MOVEMENT_KIND", "kinds")
         domain.require_level(stock.levels.get(sku), sku)
@@ -235,7 +229,7 @@ class StockServicer(stock_service_pb2_grpc.StockServiceServicer):
         return response
 
     async def GetStockLevel(self, request: pb.GetStockLevelRequest, context: grpc.aio.ServicerContext) -> Any:
-        stock, sku = self.stock, required(request.sku, "sku")
+        stock, sku = self.stock, non_empty(request.sku, "sku")
         level = domain.require_level(stock.levels.get(sku), sku)
         return pb.GetStockLevelResponse(level=messages.level(level.snapshot(stock.settings())))
 
@@ -259,7 +253,7 @@ class StockServicer(stock_service_pb2_grpc.StockServiceServicer):
 
     async def ReleaseReservation(self, request: pb.ReleaseReservationRequest,
                                  context: grpc.aio.ServicerContext) -> Any:
-        order_id = required(request.order_id, "order_id")
+        order_id = non_empty(request.order_id, "order_id")
         reason = messages.release_reason(request.reason)
         change = await self._run(lambda work, publish: self.stock.release(work, publish, order_id, reason,
                                                                           request.staff_id))
@@ -267,12 +261,12 @@ class StockServicer(stock_service_pb2_grpc.StockServiceServicer):
 
     async def CommitReservation(self, request: pb.CommitReservationRequest,
                                 context: grpc.aio.ServicerContext) -> Any:
-        order_id = required(request.order_id, "order_id")
+        order_id = non_empty(request.order_id, "order_id")
         change = await self._run(lambda work, publish: self.stock.commit(work, publish, order_id))
         return pb.CommitReservationResponse(reservation=messages.reservation(change.reservation))
 
     async def GetReservation(self, request: pb.GetReservationRequest, context: grpc.aio.ServicerContext) -> Any:
-        order_id = required(request.order_id, "order_id")
+        order_id = non_empty(request.order_id, "order_id")
         reservation = self.stock.reservations.get(order_id)
         if reservation is None:
             raise NotFound(f"order {order_id!r} has no stock reservation")
@@ -301,7 +295,7 @@ class StockServicer(stock_service_pb2_grpc.StockServiceServicer):
 
     async def AcknowledgeStockAlert(self, request: pb.AcknowledgeStockAlertRequest,
                                     context: grpc.aio.ServicerContext) -> Any:
-        stock, alert_id = self.stock, required(request.alert_id, "alert_id")
+        stock, alert_id = self.stock, non_empty(request.alert_id, "alert_id")
         sku = domain.sku_of_alert_id(alert_id)
         async with self.bus.unit_of_work() as work:
             await work.lock((stock.levels, sku))
@@ -321,7 +315,7 @@ class StockServicer(stock_service_pb2_grpc.StockServiceServicer):
 
     async def SetLowStockThreshold(self, request: pb.SetLowStockThresholdRequest,
                                    context: grpc.aio.ServicerContext) -> Any:
-        stock, sku = self.stock, required(request.sku, "sku")
+        stock, sku = self.stock, non_empty(request.sku, "sku")
 
         async def set_threshold(work: UnitOfWork, publish: Publish) -> domain.LevelChange:
             await work.lock((stock.levels, sku))

@@ -19,7 +19,7 @@ from shipping.v1 import shipping_service_pb2 as shipping_api
 from stocking.v1 import events_pb2 as stocking_events
 
 from services.ordering import domain
-from services.ordering.servicer import CUSTOMER_HEADER
+from services.runtime.interceptors import CUSTOMER_HEADER
 from tests.contracts.values import ADDRESS, AT, eur
 from tools.contracts import Consumer, Service, metadata
 
