@@ -164,6 +164,26 @@ class Platform:
         finally:
             consumer.close()
 
+    async def drained(self, service: str, *topics: str, within: float = 30) -> None:
+        """Wait until `service` has handled (committed) everything on the topics so far: the barrier
+        after events whose point is that they change nothing."""
+        reader = Consumer({"bootstrap.servers": self.kafka_bootstrap, "group.id": f"{self.namespace}.{service}",
+                           "enable.auto.commit": False})
+        try:
+            for topic in topics:
+                name = self.kafka_topic(topic)
+                partitions = reader.list_topics(name, timeout=10).topics[name].partitions
+                ends = {p: reader.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1] for p in partitions}
+                deadline = time.monotonic() + within
+                while True:
+                    committed = reader.committed([TopicPartition(name, p) for p in partitions], timeout=10)
+                    if all(tp.offset >= ends[tp.partition] for tp in committed if ends[tp.partition] > 0):
+                        break
+                    assert time.monotonic() < deadline, f"{service} did not get through {topic} in {within}s"
+                    await asyncio.sleep(0.2)
+        finally:
+            reader.close()
+
     def decode(self, message: Any) -> Any:
         """A Kafka message of one of the namespace's topics, decoded to its envelope."""
         return self._bus.decode(message)

@@ -18,7 +18,6 @@ from administering.v1 import events_pb2 as admin_events
 from billing.v1 import billing_service_pb2 as api
 from billing.v1 import invoice_pb2
 from billing.v1.billing_service_pb2_grpc import BillingServiceStub
-from confluent_kafka import Consumer, TopicPartition
 from google.protobuf.timestamp_pb2 import Timestamp
 from ordering.v1 import events_pb2 as ordering_events
 from ordering.v1 import order_pb2
@@ -113,26 +112,6 @@ def payment_refunded(order_id: str, refund_id: str, amount: int, *, sku: str = "
         payment_id=f"pay-{order_id}", order_id=order_id, customer_id="cus-42", refund_id=refund_id,
         cause=payment_pb2.REFUND_CAUSE_ORDER_REFUND, amount=eur(amount), lines=lines, shipping_amount=eur(0),
         reason="arrived scratched")
-
-
-async def drained(platform: Platform, service: str, topic: str, within: float = 30) -> None:
-    """Wait until `service` has handled (committed) everything on `topic` so far: the barrier after
-    events whose point is that they change nothing."""
-    name = platform.kafka_topic(topic)
-    reader = Consumer({"bootstrap.servers": platform.kafka_bootstrap, "group.id": f"{platform.namespace}.{service}",
-                       "enable.auto.commit": False})
-    try:
-        partitions = reader.list_topics(name, timeout=10).topics[name].partitions
-        ends = {p: reader.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1] for p in partitions}
-        deadline = time.monotonic() + within
-        while True:
-            committed = reader.committed([TopicPartition(name, p) for p in partitions], timeout=10)
-            if all(tp.offset >= ends[tp.partition] for tp in committed if ends[tp.partition] > 0):
-                return
-            assert time.monotonic() < deadline, f"{service} did not get through {topic} in {within}s"
-            await asyncio.sleep(0.2)
-    finally:
-        reader.close()
 
 
 async def billing_events(platform: Platform, order_id: str, kind: str, at_least: int = 1) -> list[Any]:
@@ -280,7 +259,7 @@ async def test_refunds_become_credit_notes_with_their_pdf_even_when_they_arrive_
     # Paying's topic ahead of ordering's: the refund waits for the invoice, and is credited once it is final.
     early = str(uuid.uuid4())
     await shared.publish(PAYMENTS, early, payment_refunded=payment_refunded(early, "re-early", 1_000))
-    await drained(shared, "billing", PAYMENTS)
+    await shared.drained("billing", PAYMENTS)
     await shared.publish(ORDERS, early, order_created=order_created(early))
     await shared.publish(ORDERS, early, order_confirmed=order_confirmed(early))
     [early_note] = await billing_events(shared, early, "credit_note_issued")

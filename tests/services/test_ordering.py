@@ -23,7 +23,6 @@ from billing.v1 import events_pb2 as billing_events
 from billing.v1 import invoice_pb2
 from carting.v1 import cart_service_pb2 as cart_api
 from carting.v1.cart_service_pb2_grpc import CartServiceStub
-from confluent_kafka import Consumer, TopicPartition
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from ordering.v1 import order_pb2
@@ -213,30 +212,6 @@ async def shop(world: tuple[Platform, Callees], carts: Any, orders: Any) -> Shop
     return await Shop.open(world, carts, orders)
 
 
-async def drained(platform: Platform, topics: tuple[str, ...] = TOPICS, within: float = 30) -> None:
-    """Wait until ordering has handled (committed) everything on the topics so far: the barrier after
-    events whose point is that they change nothing."""
-    reader = Consumer({"bootstrap.servers": platform.kafka_bootstrap, "group.id": f"{platform.namespace}.ordering",
-                       "enable.auto.commit": False})
-    try:
-        for topic in topics:
-            name = platform.kafka_topic(topic)
-            partitions = reader.list_topics(name, timeout=10).topics[name].partitions
-            ends = {p: reader.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1] for p in partitions}
-            deadline = time.monotonic() + within
-            while True:
-                committed = reader.committed([TopicPartition(name, p) for p in partitions], timeout=10)
-                if all(tp.offset >= ends[tp.partition] for tp in committed if ends[tp.partition] > 0):
-                    break
-                assert time.monotonic() < deadline, f"ordering did not get through {topic} in {within}s"
-                await asyncio.sleep(0.2)
-    finally:
-        reader.close()
-
-
-# ---------------------------------------------------------------------------------------- placing
-
-
 async def test_create_order_stores_it_pending_publishes_order_created_and_closes_the_cart(shop: Shop) -> None:
     cart = await shop.cart(quantity=2)
     request = shop.request(cart.cart_id, expected_total=eur(3000 + 0))  # wrong on purpose: shipping is extra
@@ -374,7 +349,7 @@ async def test_every_event_delivered_twice_changes_nothing_the_second_time(shop:
             sent, sent.WhichOneof("event"))})  # the same event re-published under a new event id
         await asyncio.to_thread(shop.platform.produce_envelope, topic, sent)  # and the very same envelope again
         before = await shop.once(order.order_id, done, "the step")
-        await drained(shop.platform)
+        await shop.platform.drained("ordering", *TOPICS)
         assert await shop.order(order.order_id) == before
     after = await shop.order(order.order_id)
     # One version per step: created, reserved, paid (and confirmed), committed, drafted, final, shipped, delivered.
@@ -400,7 +375,7 @@ async def test_stock_that_cannot_be_reserved_cancels_the_order_and_a_late_paymen
     second = await shop.events(order.order_id, "order_cancelled", at_least=2)
     assert len(second) == 2 and second[1] == second[0]
     await shop.paid(order)
-    await drained(shop.platform)
+    await shop.platform.drained("ordering", *TOPICS)
     assert len(await shop.events(order.order_id, "order_cancelled", within=1)) == 2
 
     failed = await shop.checkout()

@@ -3,15 +3,12 @@ every RPC, and bad input refused with a readable status."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from ordering.v1 import events_pb2 as ordering_events
 from ordering.v1 import order_pb2
 from paying.v1 import payment_pb2
@@ -66,26 +63,6 @@ def refund_requested(order_id: str, refund_id: str, amount: int) -> ordering_eve
         shipping_amount=eur(0), reason="scratched")
 
 
-async def drained(platform: Platform, service: str, topic: str, within: float = 30) -> None:
-    """Wait until `service` has handled (committed) everything on `topic` so far: the barrier after
-    events whose point is that they change nothing."""
-    name = platform.kafka_topic(topic)
-    reader = Consumer({"bootstrap.servers": platform.kafka_bootstrap, "group.id": f"{platform.namespace}.{service}",
-                       "enable.auto.commit": False})
-    try:
-        partitions = reader.list_topics(name, timeout=10).topics[name].partitions
-        ends = {p: reader.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1] for p in partitions}
-        deadline = time.monotonic() + within
-        while True:
-            committed = reader.committed([TopicPartition(name, p) for p in partitions], timeout=10)
-            if all(tp.offset >= ends[tp.partition] for tp in committed if ends[tp.partition] > 0):
-                return
-            assert time.monotonic() < deadline, f"{service} did not get through {topic} in {within}s"
-            await asyncio.sleep(0.2)
-    finally:
-        reader.close()
-
-
 async def payment_events(platform: Platform, order_id: str, kind: str, at_least: int = 1) -> list[Any]:
     return [getattr(e, kind) for e in await platform.events(
         PAYMENTS, at_least=at_least, where=lambda e: e.metadata.aggregate_id == order_id and e.HasField(kind))]
@@ -108,7 +85,7 @@ async def test_order_created_is_captured_once_then_refunded_as_ordering_asks(pla
     await platform.publish(ORDERS, order_id, order_cancelled=order_cancelled(order_id))
     await platform.publish(ORDERS, order_id, order_cancelled=order_cancelled(order_id))
     await platform.publish(ORDERS, order_id, order_created=order_created(order_id, 12_345))
-    await drained(platform, "paying", ORDERS)
+    await platform.drained("paying", ORDERS)
 
     refunds = await payment_events(platform, order_id, "payment_refunded", at_least=2)
     assert [(r.amount.amount_minor, r.cause, r.order_refund_id) for r in refunds] == [
@@ -142,7 +119,7 @@ async def test_cancellation_voids_an_uncaptured_payment_and_an_order_cancelled_f
     late = str(uuid.uuid4())  # its OrderCreated comes after its OrderCancelled
     await platform.publish(ORDERS, late, order_cancelled=order_cancelled(late))
     await platform.publish(ORDERS, late, order_created=order_created(late, 7_000))
-    await drained(platform, "paying", ORDERS)
+    await platform.drained("paying", ORDERS)
     assert not (await stub.ListPayments(api.ListPaymentsRequest(order_id=late))).payments
     assert not await platform.events(PAYMENTS, within=0, where=lambda e: e.metadata.aggregate_id == late)
     assert len(await payment_events(platform, order_id, "payment_voided")) == 1

@@ -4,9 +4,7 @@ readable status."""
 
 from __future__ import annotations
 
-import asyncio
 import io
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +12,6 @@ from typing import Any
 
 import grpc
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from google.protobuf.timestamp_pb2 import Timestamp
 from ordering.v1 import events_pb2 as ordering_events
 from ordering.v1 import order_pb2
@@ -70,26 +67,6 @@ def order_cancelled(order_id: str) -> ordering_events.OrderCancelled:
                                           note="changed my mind", currency="EUR")
 
 
-async def drained(platform: Platform, service: str, topic: str, within: float = 30) -> None:
-    """Wait until `service` has handled (committed) everything on `topic` so far: the barrier after
-    events whose point is that they change nothing."""
-    name = platform.kafka_topic(topic)
-    reader = Consumer({"bootstrap.servers": platform.kafka_bootstrap, "group.id": f"{platform.namespace}.{service}",
-                       "enable.auto.commit": False})
-    try:
-        partitions = reader.list_topics(name, timeout=10).topics[name].partitions
-        ends = {p: reader.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1] for p in partitions}
-        deadline = time.monotonic() + within
-        while True:
-            committed = reader.committed([TopicPartition(name, p) for p in partitions], timeout=10)
-            if all(tp.offset >= ends[tp.partition] for tp in committed if ends[tp.partition] > 0):
-                return
-            assert time.monotonic() < deadline, f"{service} did not get through {topic} in {within}s"
-            await asyncio.sleep(0.2)
-    finally:
-        reader.close()
-
-
 async def shipping_events(platform: Platform, order_id: str, kind: str, at_least: int = 1) -> list[Any]:
     return [getattr(e, kind) for e in await platform.events(
         SHIPMENTS, at_least=at_least, where=lambda e: e.metadata.aggregate_id == order_id and e.HasField(kind))]
@@ -122,7 +99,7 @@ async def test_order_confirmed_ships_once_with_a_label_and_scans_take_it_to_deli
     assert created.status == S.SHIPMENT_STATUS_LABEL_CREATED
     platform.produce_envelope(ORDERS, sent)  # the same event again, and under a new id: still one shipment
     await platform.publish(ORDERS, order_id, order_confirmed=order_confirmed(order_id))
-    await drained(platform, "shipping", ORDERS)
+    await platform.drained("shipping", ORDERS)
     assert len(await shipping_events(platform, order_id, "shipment_created")) == 1
 
     shipment = (await stub.GetOrderShipment(api.GetOrderShipmentRequest(order_id=order_id))).shipment
@@ -173,7 +150,7 @@ async def test_order_confirmed_ships_once_with_a_label_and_scans_take_it_to_deli
 
     # Too late to cancel: the order's cancellation leaves the parcel alone; the RPC says why.
     await platform.publish(ORDERS, order_id, order_cancelled=order_cancelled(order_id))
-    await drained(platform, "shipping", ORDERS)
+    await platform.drained("shipping", ORDERS)
     assert not await shipping_events(platform, order_id, "shipment_cancelled", at_least=0)
     await refused(stub.CancelShipment(api.CancelShipmentRequest(shipment_id=created.shipment_id)),
                   grpc.StatusCode.FAILED_PRECONDITION, "the carrier already collected the parcel")
@@ -210,7 +187,7 @@ async def test_cancellation_before_pickup_voids_the_shipment_and_its_label(platf
     late = str(uuid.uuid4())  # its OrderConfirmed comes after its OrderCancelled: nothing is shipped
     await platform.publish(ORDERS, late, order_cancelled=order_cancelled(late))
     await platform.publish(ORDERS, late, order_confirmed=order_confirmed(late))
-    await drained(platform, "shipping", ORDERS)
+    await platform.drained("shipping", ORDERS)
     assert not await platform.events(SHIPMENTS, within=0, where=lambda e: e.metadata.aggregate_id == late)
     await refused(stub.GetOrderShipment(api.GetOrderShipmentRequest(order_id=late)), grpc.StatusCode.NOT_FOUND,
                   "has no shipment")
