@@ -381,12 +381,15 @@ def run(root: Path, publish: bool) -> int:
             publish = False
             print("publish: not registering anything, the checks above failed")
         published = check_registry(client, work, root, report, register=publish or not url, publish=publish)
-    if publish and published:
-        history.append(entries, published)
+    if publish and not report.failures:
+        if published:
+            history.append(entries, published)
+        # Rebuilt even when no event subject changed: an API-only change (a new RPC field) is
+        # published too, so that `buf breaking` protects it from then on.
         built = build_image(root, history.image)
         if built.returncode != 0:
             report.failures.append(f"buf build: {built.stderr.strip()}")
-        print(f"published {len(published)} version(s) into {history.dir.relative_to(root)}/")
+        print(f"published {len(published)} version(s) into {history.dir.relative_to(root)}/, and its image.json")
     return finish(report)
 
 

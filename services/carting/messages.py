@@ -121,9 +121,3 @@ def service_level_code(level: int) -> str:
     return shipment_pb2.ServiceLevel.Name(level).removeprefix("SERVICE_LEVEL_").lower()  # type: ignore[arg-type]
 
 
-OPTION_REJECTIONS = {
-    shipping_pb.OPTION_REJECTION_UNKNOWN_OPTION: "shipping does not know that option",
-    shipping_pb.OPTION_REJECTION_DESTINATION_NOT_SERVED: "the option does not ship to that destination",
-    shipping_pb.OPTION_REJECTION_PARCEL_TOO_LARGE: "the parcel is too heavy or too large for the option",
-    shipping_pb.OPTION_REJECTION_CARRIER_INACTIVE: "the option's carrier is switched off",
-}

@@ -255,10 +255,10 @@ class CartServicer(cart_service_pb2_grpc.CartServiceServicer):
                 parcel=shipment_pb2.Parcel(weight_grams=max(1, weight_grams)), currency=currency,
             ))
         if not answer.valid:
-            why = messages.OPTION_REJECTIONS.get(answer.rejection, "shipping refused the option")
+            why = f"shipping: {answer.rejection_message or f'shipping option {option_id!r} cannot be used'}"
             if answer.rejection == shipping_pb.OPTION_REJECTION_UNKNOWN_OPTION:
-                raise NotFound(f"no shipping option {option_id!r}: {why}")
-            raise FailedPrecondition(f"shipping option {option_id!r} cannot be used: {why}")
+                raise NotFound(why)
+            raise FailedPrecondition(why)
         return messages.shipping_quote(answer.option)
 
     async def _view(self, cart: domain.Cart) -> tuple[domain.Cart, domain.CartTotals]:

@@ -46,12 +46,6 @@ from services.runtime.interceptors import CUSTOMER_HEADER, calling_customer
 from services.runtime.store import Store
 from services.runtime.transactions import UnitOfWork
 
-OPTION_REJECTIONS = {
-    shipping_pb.OPTION_REJECTION_UNKNOWN_OPTION: "shipping does not know that option",
-    shipping_pb.OPTION_REJECTION_DESTINATION_NOT_SERVED: "it does not ship to that address",
-    shipping_pb.OPTION_REJECTION_PARCEL_TOO_LARGE: "the parcel is too heavy or too large for it",
-    shipping_pb.OPTION_REJECTION_CARRIER_INACTIVE: "its carrier is switched off",
-}
 ORDER_NUMBER = re.compile(r"^ORD-(\d{4})-(\d+)$")
 log = logging.getLogger(__name__)
 
@@ -139,8 +133,7 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
                 parcel=shipment_pb2.Parcel(weight_grams=max(1, weight)), currency=cart.currency,
             ))
         if not answer.valid:
-            why = OPTION_REJECTIONS.get(answer.rejection, "shipping refused it")
-            raise FailedPrecondition(f"shipping option {place.shipping_option_id!r} cannot be used: {why}")
+            raise FailedPrecondition(f"shipping: {answer.rejection_message or 'the shipping option cannot be used'}")
         return messages.shipping_option_record(answer.option)
 
     def _next_number(self, moment: datetime) -> str:

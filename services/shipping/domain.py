@@ -489,6 +489,13 @@ def add_business_days(start: datetime, days: int) -> datetime:
 # Shipments.
 
 # Why an option was refused, for the people reading a FAILED_PRECONDITION.
+def rejection_reason(rejection: OptionRejection, *, shipping_option_id: str, country_code: str,
+                     parcel: Parcel) -> str:
+    """Why an option cannot take a parcel to a destination, in words a shopper understands."""
+    return _REJECTION_WORDS[rejection].format(option=shipping_option_id, country=country_code,
+                                              weight=parcel.weight_grams)
+
+
 _REJECTION_WORDS = {
     OptionRejection.UNKNOWN_OPTION: "no shipping option {option!r}",
     OptionRejection.DESTINATION_NOT_SERVED: "shipping option {option} does not deliver to {country}",
@@ -528,8 +535,9 @@ def create_shipment(order_shipments: Sequence[Shipment], *, shipment_id: str, or
     if check.rejection is OptionRejection.UNKNOWN_OPTION:
         raise NotFound(f"no shipping option {shipping_option_id!r}")
     if check.option is None:
-        raise FailedPrecondition(_REJECTION_WORDS[check.rejection or OptionRejection.UNKNOWN_OPTION].format(
-            option=shipping_option_id, country=destination.country_code, weight=parcel.weight_grams))
+        raise FailedPrecondition(rejection_reason(check.rejection or OptionRejection.UNKNOWN_OPTION,
+                                                  shipping_option_id=shipping_option_id,
+                                                  country_code=destination.country_code, parcel=parcel))
     option = check.option
     carrier = next(c for c in carriers if c.code == option.carrier_code)
     tracking_number = tracking_numbers(carrier, shipment_id)

@@ -126,11 +126,16 @@ class ShippingServicer(ShippingServiceServicer):
 
     async def ValidateShippingOption(self, request: api.ValidateShippingOptionRequest,
                                      context: grpc.aio.ServicerContext) -> api.ValidateShippingOptionResponse:
+        parcel = messages.parcel(request.parcel)
         check = domain.validate_shipping_option(
             request.shipping_option_id, country_code=request.destination.country_code,
-            postal_code=request.destination.postal_code, parcel=messages.parcel(request.parcel),
-            currency=request.currency)
-        return messages.option_check(check)
+            postal_code=request.destination.postal_code, parcel=parcel, currency=request.currency)
+        answer = messages.option_check(check)
+        if check.rejection is not None:
+            answer.rejection_message = domain.rejection_reason(
+                check.rejection, shipping_option_id=request.shipping_option_id,
+                country_code=request.destination.country_code, parcel=parcel)
+        return answer
 
     async def CreateShipment(self, request: api.CreateShipmentRequest,
                              context: grpc.aio.ServicerContext) -> api.CreateShipmentResponse:

@@ -8,6 +8,10 @@ from shop.common.v1 import address_pb2, money_pb2
 AT = Timestamp(seconds=1_767_225_600)  # 2026-01-01T00:00:00Z
 ADDRESS = address_pb2.Address(full_name="Ada Lovelace", line1="12 rue des Lilas", postal_code="75011", city="Paris",
                               country_code="FR")
+# A destination shipping's pickup-point option does not serve (it delivers in France only).
+ABROAD = address_pb2.Address(full_name="Ada Lovelace", line1="1 Unter den Linden", postal_code="10117", city="Berlin",
+                             country_code="DE")
+REFUSED_OPTION = "colissimo.pickup_point"
 
 
 def eur(amount: int) -> money_pb2.Money:

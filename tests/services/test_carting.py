@@ -265,7 +265,7 @@ async def test_shipping_is_quoted_by_shipping_and_follows_the_parcels_weight(car
     for option, destination, code, message in [
         ("colissimo.teleport", HOME, grpc.StatusCode.NOT_FOUND, "no shipping option 'colissimo.teleport'"),
         ("colissimo.standard", Address(country_code="AQ"), grpc.StatusCode.FAILED_PRECONDITION,
-         "does not ship to that destination"),
+         "shipping: shipping option colissimo.standard does not deliver to AQ"),
         ("colissimo.standard", Address(country_code="fr"), grpc.StatusCode.INVALID_ARGUMENT,
          "shipping: country code must be two upper-case letters"),
     ]:

@@ -273,10 +273,10 @@ async def test_checkout_refusals_that_depend_on_the_cart(shop: Shop) -> None:
     mine = await shop.cart()
     wrong_option: list[tuple[dict[str, Any], grpc.StatusCode, str]] = [
         ({"shipping_option_id": "colissimo.teleport"}, grpc.StatusCode.FAILED_PRECONDITION,
-         "shipping does not know that option"),
+         "shipping: no shipping option 'colissimo.teleport'"),
         ({"shipping_address": Address(full_name="A", line1="1 Main St", postal_code="0000", city="McMurdo",
                                       country_code="AQ")},
-         grpc.StatusCode.FAILED_PRECONDITION, "does not ship to that address"),
+         grpc.StatusCode.FAILED_PRECONDITION, "shipping: shipping option colissimo.standard does not deliver to AQ"),
     ]
     for changes, code, message in wrong_option:
         with pytest.raises(grpc.aio.AioRpcError) as refused:

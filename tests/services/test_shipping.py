@@ -222,6 +222,9 @@ async def test_quotes_carriers_validation_and_shipments_made_through_the_api(pla
     assert (not_served.valid, not_served.rejection) == (False, api.OPTION_REJECTION_DESTINATION_NOT_SERVED)
     assert (unknown.valid, unknown.rejection) == (False, api.OPTION_REJECTION_UNKNOWN_OPTION)
     assert not not_served.HasField("option")
+    assert (not_served.rejection_message, unknown.rejection_message) == (
+        "shipping option colissimo.pickup_point does not deliver to DE", "no shipping option 'dhl.express'")
+    assert not valid.rejection_message
 
     order_id = str(uuid.uuid4())
     request = api.CreateShipmentRequest(

@@ -16,7 +16,8 @@ from stocking.v1 import events_pb2 as stock_events
 from stocking.v1 import stock_service_pb2 as stock_api
 
 from services.carting import domain
-from tests.contracts.values import ADDRESS, eur
+from services.runtime.errors import FailedPrecondition
+from tests.contracts.values import ABROAD, ADDRESS, REFUSED_OPTION, eur
 from tools.contracts import Consumer, Service, metadata
 
 CONSUMER = Consumer("carting")
@@ -83,6 +84,24 @@ async def prices_the_chosen_option(service: Service, answer: shipping_api.Valida
     assert shipping is not None and shipping.option is not None
     assert (shipping.option.price, shipping.option.carrier_name, shipping.option.service_level) == (
         695, "Colissimo", "standard")
+
+
+@CONSUMER.call("shipping.v1.ShippingService/ValidateShippingOption", shipping_api.ValidateShippingOptionRequest(
+    shipping_option_id=REFUSED_OPTION, destination=ABROAD, parcel=shipment_pb2.Parcel(weight_grams=700),
+    currency="EUR"), shipping_api.ValidateShippingOptionResponse(
+        rejection=shipping_api.OPTION_REJECTION_DESTINATION_NOT_SERVED,
+        rejection_message="shipping option colissimo.pickup_point does not deliver to DE"),
+    given="shipping does not serve the destination", variant="refused")
+async def shows_shippings_refusal_in_its_words(service: Service,
+                                               answer: shipping_api.ValidateShippingOptionResponse) -> None:
+    cart_id = (await cart_with_line(service)).cart_id
+    try:
+        await service.call("carting.v1.CartService/SetShipping", cart_api.SetShippingRequest(
+            cart_id=cart_id, destination=ABROAD, shipping_option_id=REFUSED_OPTION))
+    except FailedPrecondition as refused:
+        assert refused.message == f"shipping: {answer.rejection_message}"
+    else:
+        raise AssertionError("carting took an option shipping refused")
 
 
 @CONSUMER.event(PRODUCTS, catalog_events.ProductEvent(

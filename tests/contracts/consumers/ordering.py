@@ -19,8 +19,9 @@ from shipping.v1 import shipping_service_pb2 as shipping_api
 from stocking.v1 import events_pb2 as stocking_events
 
 from services.ordering import domain
+from services.runtime.errors import FailedPrecondition
 from services.runtime.interceptors import CUSTOMER_HEADER
-from tests.contracts.values import ADDRESS, AT, eur
+from tests.contracts.values import ABROAD, ADDRESS, AT, REFUSED_OPTION, eur
 from tools.contracts import Consumer, Service, metadata
 
 CONSUMER = Consumer("ordering")
@@ -87,6 +88,28 @@ async def ships_with_the_option_shipping_priced(service: Service,
     order = order_of(service, await place_order(service))
     assert (order.shipping_option.carrier_name, order.shipping_option.service_level) == ("Colissimo", "standard")
     assert order.totals.shipping == 695
+
+
+@CONSUMER.call("shipping.v1.ShippingService/ValidateShippingOption", shipping_api.ValidateShippingOptionRequest(
+    shipping_option_id=REFUSED_OPTION, destination=ABROAD, parcel=shipment_pb2.Parcel(weight_grams=700),
+    currency="EUR"), shipping_api.ValidateShippingOptionResponse(
+        rejection=shipping_api.OPTION_REJECTION_DESTINATION_NOT_SERVED,
+        rejection_message="shipping option colissimo.pickup_point does not deliver to DE"),
+    given="shipping does not serve the destination", variant="refused")
+async def refuses_the_order_in_shippings_words(service: Service,
+                                               answer: shipping_api.ValidateShippingOptionResponse) -> None:
+    service.stubs["carting"].answers.setdefault("GetCart", cart_pb.GetCartResponse(cart=CART))
+    abroad = order_api.CreateOrderRequest()
+    abroad.CopyFrom(CHECKOUT)
+    abroad.shipping_address.CopyFrom(ABROAD)
+    abroad.shipping_option_id = REFUSED_OPTION
+    try:
+        await service.call("ordering.v1.OrderService/CreateOrder", abroad, **{CUSTOMER_HEADER: CUSTOMER})
+    except FailedPrecondition as refused:
+        assert refused.message == f"shipping: {answer.rejection_message}"
+    else:
+        raise AssertionError("ordering placed an order with an option shipping refused")
+    assert not service.published(ORDERS)
 
 
 # --- the saga: each participant's event moves the order -----------------------------------------------------

@@ -36,3 +36,8 @@ async def cancelled(service: Service) -> None:
 @PROVIDER.state("shipping serves the destination")
 async def serves(service: Service) -> None:
     """Options are priced from shipping's rate table: nothing to set up."""
+
+
+@PROVIDER.state("shipping does not serve the destination")
+async def does_not_serve(service: Service) -> None:
+    """Refusals come from shipping's rate table too: nothing to set up."""
