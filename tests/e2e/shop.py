@@ -239,11 +239,14 @@ class Shopper:
         return answer.cart
 
     async def checkout(self, lines: dict[str, int], option: str = "colissimo.standard") -> order_pb2.Order:
-        cart = await self.cart(lines, option)
+        return await self.place(await self.cart(lines, option))
+
+    async def place(self, cart: cart_api.Cart) -> order_pb2.Order:
+        """CreateOrder for a cart whose shipping is set, for the total the shopper saw."""
         order: order_pb2.Order = (await self.shop.orders.CreateOrder(order_api.CreateOrderRequest(
             cart_id=cart.cart_id, shipping_address=HOME, billing_address=HOME, payment_method="card",
-            shipping_option_id=option, idempotency_key=str(uuid.uuid4()), customer_email=self.email,
-            expected_total=cart.totals.grand_total), metadata=self.me)).order
+            shipping_option_id=cart.shipping.shipping_option_id, idempotency_key=str(uuid.uuid4()),
+            customer_email=self.email, expected_total=cart.totals.grand_total), metadata=self.me)).order
         return order
 
     async def cancel(self, order_id: str) -> order_pb2.Order:
