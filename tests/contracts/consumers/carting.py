@@ -17,7 +17,7 @@ from stocking.v1 import stock_service_pb2 as stock_api
 
 from services.carting import domain
 from services.runtime.errors import FailedPrecondition
-from tests.contracts.values import ABROAD, ADDRESS, REFUSED_OPTION, eur
+from tests.contracts.values import ABROAD, ADDRESS, REFUSAL, REFUSAL_ASKED, REFUSED_OPTION, eur
 from tools.contracts import Consumer, Service, metadata
 
 CONSUMER = Consumer("carting")
@@ -86,12 +86,8 @@ async def prices_the_chosen_option(service: Service, answer: shipping_api.Valida
         695, "Colissimo", "standard")
 
 
-@CONSUMER.call("shipping.v1.ShippingService/ValidateShippingOption", shipping_api.ValidateShippingOptionRequest(
-    shipping_option_id=REFUSED_OPTION, destination=ABROAD, parcel=shipment_pb2.Parcel(weight_grams=700),
-    currency="EUR"), shipping_api.ValidateShippingOptionResponse(
-        rejection=shipping_api.OPTION_REJECTION_DESTINATION_NOT_SERVED,
-        rejection_message="shipping option colissimo.pickup_point does not deliver to DE"),
-    given="shipping does not serve the destination", variant="refused")
+@CONSUMER.call("shipping.v1.ShippingService/ValidateShippingOption", REFUSAL_ASKED, REFUSAL,
+               given="shipping does not serve the destination", variant="refused")
 async def shows_shippings_refusal_in_its_words(service: Service,
                                                answer: shipping_api.ValidateShippingOptionResponse) -> None:
     cart_id = (await cart_with_line(service)).cart_id

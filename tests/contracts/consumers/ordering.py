@@ -21,7 +21,7 @@ from stocking.v1 import events_pb2 as stocking_events
 from services.ordering import domain
 from services.runtime.errors import FailedPrecondition
 from services.runtime.interceptors import CUSTOMER_HEADER
-from tests.contracts.values import ABROAD, ADDRESS, AT, REFUSED_OPTION, eur
+from tests.contracts.values import ABROAD, ADDRESS, AT, REFUSAL, REFUSAL_ASKED, REFUSED_OPTION, eur
 from tools.contracts import Consumer, Service, metadata
 
 CONSUMER = Consumer("ordering")
@@ -90,12 +90,8 @@ async def ships_with_the_option_shipping_priced(service: Service,
     assert order.totals.shipping == 695
 
 
-@CONSUMER.call("shipping.v1.ShippingService/ValidateShippingOption", shipping_api.ValidateShippingOptionRequest(
-    shipping_option_id=REFUSED_OPTION, destination=ABROAD, parcel=shipment_pb2.Parcel(weight_grams=700),
-    currency="EUR"), shipping_api.ValidateShippingOptionResponse(
-        rejection=shipping_api.OPTION_REJECTION_DESTINATION_NOT_SERVED,
-        rejection_message="shipping option colissimo.pickup_point does not deliver to DE"),
-    given="shipping does not serve the destination", variant="refused")
+@CONSUMER.call("shipping.v1.ShippingService/ValidateShippingOption", REFUSAL_ASKED, REFUSAL,
+               given="shipping does not serve the destination", variant="refused")
 async def refuses_the_order_in_shippings_words(service: Service,
                                                answer: shipping_api.ValidateShippingOptionResponse) -> None:
     service.stubs["carting"].answers.setdefault("GetCart", cart_pb.GetCartResponse(cart=CART))
