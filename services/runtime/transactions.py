@@ -150,7 +150,7 @@ class Committer:
             offsets: dict[tuple[str, int], int] = {}
             for work in batch:
                 for store, key, value in work.changes:
-                    producer.produce(store.topic, key=key.encode(),
+                    producer.produce(store.topic, key=store.record_key(key),
                                      value=None if value is None else store.codec.encode(value))
                 for record in work.records:
                     producer.produce(record.topic, key=record.key, value=record.value, headers=record.headers)

@@ -94,6 +94,25 @@ def _read(bootstrap: str, topic: str, isolation: str) -> list[bytes | None]:
         consumer.close()
 
 
+async def test_the_stores_of_a_service_share_one_changelog_and_restore_apart(kafka_bootstrap: str,
+                                                                              unique_name: str) -> None:
+    levels, floors = _store(unique_name), Store(unique_name, "floors", JsonCodec(Level))
+    assert levels.topic == floors.topic == f"{unique_name}.changelog"
+    committer = await _committer(kafka_bootstrap, unique_name, [levels, floors])
+    async with committer.unit_of_work() as work:  # the same key in both stores: two records, not one
+        work.put(levels, "SKU-1", Level("SKU-1", 5))
+        work.put(floors, "SKU-1", Level("SKU-1", 2))
+    await committer.close()
+
+    # A later version that dropped the floors store restores what it keeps and skips the rest.
+    levels_again = _store(unique_name)
+    assert await asyncio.to_thread(restore, kafka_bootstrap, [levels_again]) == 1
+    assert dict(levels_again.items()) == {"SKU-1": Level("SKU-1", 5)}
+    both = [_store(unique_name), Store(unique_name, "floors", JsonCodec(Level))]
+    assert await asyncio.to_thread(restore, kafka_bootstrap, both) == 2
+    assert both[1].get("SKU-1") == Level("SKU-1", 2)
+
+
 def test_a_crash_between_change_and_publish_leaves_neither_visible(kafka_bootstrap: str, unique_name: str) -> None:
     event_topic = f"{unique_name}.events"
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})

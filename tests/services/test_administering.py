@@ -158,8 +158,8 @@ async def until_consumed(platform: Platform, service: str, topic: str, within: f
 
 
 def changelog(platform: Platform, service: str, store: str) -> dict[str, Any]:
-    """A store's current content, read from its changelog topic as a new instance would restore it."""
-    name = f"{platform.namespace}.{service}.{store}.changelog"
+    """A store's current content, read from the service's changelog topic as a new instance would restore it."""
+    name = f"{platform.namespace}.{service}.changelog"
     consumer = Consumer({"bootstrap.servers": platform.kafka_bootstrap, "group.id": "test-changelog-reader",
                          "enable.auto.commit": False, "enable.partition.eof": True,
                          "isolation.level": "read_committed"})
@@ -172,8 +172,10 @@ def changelog(platform: Platform, service: str, store: str) -> dict[str, Any]:
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:
                     return content
                 if error is None:
-                    key, value = message.key().decode(), message.value()  # type: ignore[union-attr]
-                    content[key] = None if value is None else json.loads(value)
+                    prefix, _, key = message.key().decode().partition("/")  # type: ignore[union-attr]
+                    if prefix == store:
+                        value = message.value()
+                        content[key] = None if value is None else json.loads(value)
     finally:
         consumer.close()
 
