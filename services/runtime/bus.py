@@ -21,6 +21,7 @@ import datetime
 import functools
 import importlib
 import logging
+import time
 import traceback
 import uuid
 from collections import defaultdict
@@ -49,6 +50,7 @@ from services.runtime.transactions import Committer, OutgoingRecord, Transaction
 log = logging.getLogger(__name__)
 
 Handler = Callable[["EventContext"], Awaitable[None]]
+DEFERRED_OFFSETS_AT_MOST = 2.0  # seconds a skipped event's offset may wait for a transaction to ride with
 T = TypeVar("T")
 
 
@@ -124,6 +126,7 @@ class EventBus:
         self._writer_types: dict[tuple[int, tuple[int, ...]], str] = {}
         self._consumer: Consumer | None = None
         self._consume_task: asyncio.Task[None] | None = None
+        self._last_flush = time.monotonic()
         self._stopping = asyncio.Event()
         self.assigned = False
         self.restored = False
@@ -196,7 +199,7 @@ class EventBus:
                 "auto.offset.reset": "earliest", "partition.assignment.strategy": "cooperative-sticky",
             })
             self.committer.attach_consumer(self._consumer.consumer_group_metadata)
-            self._consumer.subscribe(topics, on_assign=self._on_assign)
+            self._consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
             self._consume_task = asyncio.create_task(self._consume(), name="consumer")
         else:
             self.assigned = True
@@ -207,6 +210,9 @@ class EventBus:
 
     def _on_assign(self, _consumer: Consumer, partitions: list[Any]) -> None:
         self.assigned = True
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[Any]) -> None:
+        self.committer.forget_deferred([(p.topic, p.partition) for p in partitions])
 
     def _ensure_topics(self, admin: AdminClient) -> None:
         wanted = [t for t in self.topics.values()
@@ -228,6 +234,7 @@ class EventBus:
             await task
         if self._consume_task is not None:
             await self._consume_task
+        await self.committer.flush_deferred()
         await self.committer.close()
         if self._consumer is not None:
             await asyncio.to_thread(self._consumer.close)
@@ -292,6 +299,10 @@ class EventBus:
                 log.warning("consume failed, retrying: %s", exc)
                 await asyncio.sleep(1)
                 continue
+            if not batch or time.monotonic() - self._last_flush > DEFERRED_OFFSETS_AT_MOST:
+                # Idle for a moment (or busy for long): commit the offsets of the events we skipped.
+                self._last_flush = time.monotonic()
+                await self._keep_trying(self.committer.flush_deferred)
             by_partition: dict[tuple[str, int], list[Message]] = defaultdict(list)
             for message in batch:
                 if message.error() is None:
@@ -320,7 +331,10 @@ class EventBus:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         assert topic is not None and partition is not None and offset is not None
         try:
-            envelope = await self._keep_trying(lambda: asyncio.to_thread(self._decode, topic, message))
+            if self._writer_known(message.value()):
+                envelope = self._decode(topic, message)  # no registry lookup: no thread needed
+            else:
+                envelope = await self._keep_trying(lambda: asyncio.to_thread(self._decode, topic, message))
         except Exception as exc:
             await self._keep_trying(functools.partial(self._dead_letter, message, "decode", exc))
             return
@@ -328,7 +342,7 @@ class EventBus:
         handler = self._handlers.get((topic, name))
         event_id = envelope.metadata.event_id
         if handler is None or not event_id or event_id in self.processed:
-            await self._keep_trying(functools.partial(self._move_past, topic, partition, offset))  # not ours, or seen
+            self.committer.defer_offset(topic, partition, offset)  # not ours, or seen: no transaction of its own
             return
 
         async def run_handler() -> None:
@@ -346,10 +360,6 @@ class EventBus:
             await self._keep_trying(run_handler)
         except Exception as exc:
             await self._keep_trying(functools.partial(self._dead_letter, message, "handle", exc))
-
-    async def _move_past(self, topic: str, partition: int, offset: int) -> None:
-        async with self.unit_of_work() as work:
-            work.consumed(topic, partition, offset)
 
     async def _keep_trying(self, step: Callable[[], Awaitable[T]]) -> T:
         """Run a step until it gets past outages (Kafka, registry, a called service), with backoff.
@@ -394,6 +404,14 @@ class EventBus:
         if envelope.WhichOneof("event") is None:
             raise PoisonEvent("the envelope holds no event this version of the schema knows")
         return envelope
+
+    def _writer_known(self, raw: bytes | None) -> bool:
+        """Whether the writer's schema of this record was already looked up (False for any malformed one)."""
+        try:
+            return raw is not None and (int.from_bytes(raw[1:5], "big"),
+                                        tuple(_read_message_indexes(raw, 5)[0])) in self._writer_types
+        except PoisonEvent:
+            return False
 
     def _writer_type(self, raw: bytes) -> tuple[str, int]:
         """The full name of the message the producer wrote (from the framing and the registry), and

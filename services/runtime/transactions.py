@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,10 @@ class Committer:
         self._queue: asyncio.Queue[tuple[UnitOfWork, asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._group_metadata: Callable[[], Any] = lambda: None
+        # Offsets of events this service reads but does not handle: they ride along with the next
+        # transaction instead of costing one of their own (see defer_offset).
+        self._deferred: dict[tuple[str, int], int] = {}
+        self._deferred_lock = threading.Lock()  # revocations arrive on the consumer's thread
         # Test hook for the crash-between-change-and-publish test: die with the transaction open.
         self._crash_before_commit = crash_before_commit
 
@@ -108,6 +113,26 @@ class Committer:
         """How to get the consumer's group metadata; asked at each commit, since it changes with
         every rebalance and a stale one gets the offsets refused."""
         self._group_metadata = group_metadata
+
+    def defer_offset(self, topic: str, partition: int, offset: int) -> None:
+        """Mark an event consumed without a transaction of its own: its offset is committed with the
+        next unit of work (or by flush_deferred). Redelivered after a crash, it is skipped again."""
+        with self._deferred_lock:
+            self._deferred[(topic, partition)] = max(self._deferred.get((topic, partition), -1), offset + 1)
+
+    def forget_deferred(self, partitions: list[tuple[str, int]]) -> None:
+        """Partitions taken away by a rebalance: their new owner skips those events itself."""
+        with self._deferred_lock:
+            for tp in partitions:
+                self._deferred.pop(tp, None)
+
+    @property
+    def has_deferred(self) -> bool:
+        return bool(self._deferred)
+
+    async def flush_deferred(self) -> None:
+        if self._deferred:
+            await self.commit(UnitOfWork())
 
     @contextlib.asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
@@ -130,9 +155,14 @@ class Committer:
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < 500:
                 batch.append(self._queue.get_nowait())
+            with self._deferred_lock:
+                deferred, self._deferred = self._deferred, {}
             try:
-                await asyncio.to_thread(self._write, [work for work, _ in batch])
+                await asyncio.to_thread(self._write, [work for work, _ in batch], deferred)
             except Exception as exc:
+                with self._deferred_lock:
+                    for tp, offset in deferred.items():
+                        self._deferred[tp] = max(self._deferred.get(tp, -1), offset)
                 for _, done in batch:
                     if not done.done():
                         done.set_exception(TransactionAborted(str(exc)))
@@ -143,11 +173,11 @@ class Committer:
                 if not done.done():
                     done.set_result(None)
 
-    def _write(self, batch: list[UnitOfWork]) -> None:
+    def _write(self, batch: list[UnitOfWork], deferred: dict[tuple[str, int], int]) -> None:
         producer = self.producer
         producer.begin_transaction()
         try:
-            offsets: dict[tuple[str, int], int] = {}
+            offsets = dict(deferred)
             for work in batch:
                 for store, key, value in work.changes:
                     producer.produce(store.topic, key=store.record_key(key),

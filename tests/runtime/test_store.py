@@ -23,8 +23,8 @@ class Level:
     units: int
 
 
-def _store(service: str) -> Store[Level]:
-    return Store(service, "levels", JsonCodec(Level))
+def _store(service: str, name: str = "levels") -> Store[Level]:
+    return Store(service, name, JsonCodec(Level))
 
 
 async def _committer(bootstrap: str, service: str, stores: list[Store[Level]]) -> Committer:
@@ -96,7 +96,7 @@ def _read(bootstrap: str, topic: str, isolation: str) -> list[bytes | None]:
 
 async def test_the_stores_of_a_service_share_one_changelog_and_restore_apart(kafka_bootstrap: str,
                                                                               unique_name: str) -> None:
-    levels, floors = _store(unique_name), Store(unique_name, "floors", JsonCodec(Level))
+    levels, floors = _store(unique_name), _store(unique_name, "floors")
     assert levels.topic == floors.topic == f"{unique_name}.changelog"
     committer = await _committer(kafka_bootstrap, unique_name, [levels, floors])
     async with committer.unit_of_work() as work:  # the same key in both stores: two records, not one
@@ -108,7 +108,7 @@ async def test_the_stores_of_a_service_share_one_changelog_and_restore_apart(kaf
     levels_again = _store(unique_name)
     assert await asyncio.to_thread(restore, kafka_bootstrap, [levels_again]) == 1
     assert dict(levels_again.items()) == {"SKU-1": Level("SKU-1", 5)}
-    both = [_store(unique_name), Store(unique_name, "floors", JsonCodec(Level))]
+    both = [_store(unique_name), _store(unique_name, "floors")]
     assert await asyncio.to_thread(restore, kafka_bootstrap, both) == 2
     assert both[1].get("SKU-1") == Level("SKU-1", 2)
 
