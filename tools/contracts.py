@@ -290,13 +290,17 @@ def provider(name: str) -> Provider:
 class MemoryCommitter(Committer):
     """Units of work applied to the stores in memory; what they publish is kept in `sent`."""
 
-    def __init__(self) -> None:  # no producer: nothing reaches Kafka
+    def __init__(self) -> None:  # no producer, no commit task: nothing reaches Kafka
         self.sent: list[OutgoingRecord] = []
+        self._building, self._built = 0, asyncio.Event()  # what Committer.unit_of_work keeps
 
-    async def commit(self, work: UnitOfWork) -> None:
+    def _enqueue(self, work: UnitOfWork) -> asyncio.Future[None]:
         for store, key, value in work.changes:
             store.apply(key, value)
         self.sent += work.records
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
 
 _registered: set[tuple[str, str]] = set()

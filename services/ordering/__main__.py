@@ -47,7 +47,7 @@ class Wired:
 
 def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -> Wired:
     """Ordering's stores, saga handlers, servicer and sweeps on `bus`; `callees` holds a stub for each of CALLS."""
-    orders = bus.store("orders", JsonCodec(domain.Order))
+    orders = bus.store("orders", JsonCodec(domain.Order), pipelined=True)  # every writer reads it through work.get
     keys = bus.store("idempotency-keys", JsonCodec(str))
     claims = bus.store("cart-claims", JsonCodec(CartClaim))
     shop_settings = ShopSettings(bus, defaults=SETTING_DEFAULTS)

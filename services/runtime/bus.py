@@ -133,8 +133,9 @@ class EventBus:
 
     # --- wiring -------------------------------------------------------------------------------
 
-    def store(self, name: str, codec: Any) -> Store[Any]:
-        store: Store[Any] = Store(self.kafka_id, name, codec)
+    def store(self, name: str, codec: Any, *, pipelined: bool = False) -> Store[Any]:
+        """A changelog-backed store; `pipelined`: see Store."""
+        store: Store[Any] = Store(self.kafka_id, name, codec, pipelined=pipelined)
         self.stores.append(store)
         return store
 

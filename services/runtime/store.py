@@ -63,15 +63,24 @@ def changelog_topic(service: str) -> str:
 
 
 class Store(Generic[T]):
-    """One service's map from key to value. Reads are plain dict reads; writes go through a unit of work."""
+    """One service's map from key to value. Reads are plain dict reads; writes go through a unit of work.
 
-    def __init__(self, service: str, name: str, codec: Codec[T]) -> None:
+    In a `pipelined` store a unit's locks on its records are released once the unit is queued for
+    commit, and the next unit reads the queued values (see transactions.py). Only for stores whose
+    every writer reads its records through `UnitOfWork.get` while holding their locks: a plain `get`
+    sees committed values only, and would lose an update still queued."""
+
+    def __init__(self, service: str, name: str, codec: Codec[T], *, pipelined: bool = False) -> None:
         if "/" in name:
             raise ValueError(f"a store's name is the prefix of its changelog keys and cannot hold '/': {name!r}")
         self.name = name
+        self.pipelined = pipelined
         self.topic = changelog_topic(service)
         self.codec = codec
         self._data: dict[str, T] = {}
+        # Changes of units of work queued for commit, not yet committed (see transactions.py): units
+        # read them, plain reads (what an RPC answers) never do.
+        self._queued: dict[str, tuple[asyncio.Future[None], T | None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     def record_key(self, key: str) -> bytes:
@@ -99,6 +108,21 @@ class Store(Generic[T]):
             self._data.pop(key, None)
         else:
             self._data[key] = value
+
+    def queued(self, key: str) -> tuple[asyncio.Future[None], T | None] | None:
+        """The latest uncommitted change to this key and the future of the unit that made it."""
+        return self._queued.get(key)
+
+    def queue(self, key: str, value: T | None, done: asyncio.Future[None]) -> None:
+        self._queued[key] = (done, value)
+
+    def settle(self, key: str, value: T | None, done: asyncio.Future[None], committed: bool) -> None:
+        """A queued change's transaction ended: applied if it committed, forgotten either way."""
+        if committed:
+            self.apply(key, value)
+        entry = self._queued.get(key)
+        if entry is not None and entry[0] is done:
+            del self._queued[key]
 
     def lock(self, key: str) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())

@@ -8,6 +8,13 @@ in-memory stores. A crash before that leaves neither the state nor the events vi
 
 Several units of work committing at the same moment share one Kafka transaction (group commit):
 Kafka allows one open transaction per producer, and batching keeps throughput up under load.
+
+In a pipelined store (store.py), a unit's record locks are released as soon as it is queued for
+commit, not when Kafka answers, so the next unit on the same records (the next event of the same
+order) need not wait a whole transaction: it reads the queued values, is queued behind, and commits
+only if the units it read from did (in the same transaction, or an earlier one). A unit that
+only reads answers once what it read is committed. The committer also waits a moment (JOIN_WAIT) for
+units being built to join the transaction it is about to write.
 """
 
 from __future__ import annotations
@@ -42,17 +49,28 @@ class UnitOfWork:
     records: list[OutgoingRecord] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     pending: dict[tuple[int, str], Any] = field(default_factory=dict)
-    locks: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    locks: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)  # until applied
+    early_locks: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)  # until queued
+    read_from: list[asyncio.Future[None]] = field(default_factory=list)  # queued units this one read
 
     async def lock(self, *records: tuple[Store[Any], str]) -> None:
-        """Hold these records' locks until the unit's changes are applied. Name every record the unit
-        will change in one call: they are then taken in a fixed order, so units never deadlock."""
-        await self.locks.enter_async_context(locked(records))
+        """Hold these records' locks until the unit's changes are applied (until it is queued, for
+        pipelined stores). Name every record the unit will change in one call: they are then taken
+        in a fixed order (pipelined stores' first), so units never deadlock."""
+        await self.early_locks.enter_async_context(locked([r for r in records if r[0].pipelined]))
+        await self.locks.enter_async_context(locked([r for r in records if not r[0].pipelined]))
 
     def get(self, store: Store[Any], key: str) -> Any:
-        """A read that sees this unit's own uncommitted writes first."""
+        """A read that sees this unit's own writes first, then those queued for commit by others."""
         marker = (id(store), key)
-        return self.pending[marker] if marker in self.pending else store.get(key)
+        if marker in self.pending:
+            return self.pending[marker]
+        queued = store.queued(key)
+        if queued is None:
+            return store.get(key)
+        done, value = queued
+        self.read_from.append(done)
+        return value
 
     def put(self, store: Store[Any], key: str, value: Any) -> None:
         self.changes.append((store, key, value))
@@ -72,6 +90,17 @@ class TransactionAborted(Exception):
     """Kafka refused or lost the transaction; nothing of the unit of work became visible."""
 
 
+def _failed(done: asyncio.Future[None]) -> bool:
+    return done.done() and done.exception() is not None
+
+
+async def _committed(done: asyncio.Future[None]) -> None:
+    try:
+        await asyncio.shield(done)
+    except TransactionAborted as exc:
+        raise TransactionAborted("a change this unit of work read was not committed") from exc
+
+
 PRODUCER_SETTINGS = {
     "enable.idempotence": True,
     "linger.ms": 2,
@@ -82,6 +111,7 @@ PRODUCER_SETTINGS = {
     # grows exponentially to retry.backoff.max.ms (1 s) while Kafka is really unreachable.
     "retry.backoff.ms": 5,
 }
+JOIN_WAIT = 0.003  # seconds the committer waits for units being built to join its transaction
 
 
 class Committer:
@@ -93,6 +123,8 @@ class Committer:
                                   **PRODUCER_SETTINGS})
         self._queue: asyncio.Queue[tuple[UnitOfWork, asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._building = 0  # units of work begun and not yet queued
+        self._built = asyncio.Event()
         self._group_metadata: Callable[[], Any] = lambda: None
         # Offsets of events this service reads but does not handle: they ride along with the next
         # transaction instead of costing one of their own (see defer_offset).
@@ -126,35 +158,66 @@ class Committer:
             for tp in partitions:
                 self._deferred.pop(tp, None)
 
-    @property
-    def has_deferred(self) -> bool:
-        return bool(self._deferred)
-
     async def flush_deferred(self) -> None:
         if self._deferred:
             await self.commit(UnitOfWork())
 
     @contextlib.asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
-        """Run a block as one unit of work; its locks (UnitOfWork.lock) are held until its changes are applied.
+        """Run a block as one unit of work; its locks (UnitOfWork.lock) are held until its changes are
+        applied, or until it is queued for those of pipelined stores. Returns once they are applied.
 
-        If the block raises, nothing is written. If Kafka refuses the transaction, TransactionAborted."""
+        If the block raises, nothing is written. If Kafka refuses the transaction, or a unit this one
+        read from was not committed, TransactionAborted."""
         work = UnitOfWork()
+        done: asyncio.Future[None] | None = None
         async with work.locks:
-            yield work
-            if work.changes or work.records or work.offsets:
-                await self.commit(work)
+            self._building += 1
+            try:
+                async with work.early_locks:
+                    yield work
+                    if work.changes or work.records or work.offsets:
+                        done = self._enqueue(work)
+            finally:
+                self._building -= 1
+                self._built.set()
+            if done is not None:
+                await done
+        if done is None:
+            for earlier in work.read_from:  # answer nothing that may yet be undone
+                await _committed(earlier)
 
     async def commit(self, work: UnitOfWork) -> None:
+        await self._enqueue(work)
+
+    def _enqueue(self, work: UnitOfWork) -> asyncio.Future[None]:
+        if any(_failed(earlier) for earlier in work.read_from):
+            raise TransactionAborted("a change this unit of work read was not committed")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((work, done))
-        await done
+        for store, key, value in work.changes:
+            if store.pipelined:
+                store.queue(key, value, done)
+        self._queue.put_nowait((work, done))
+        return done
+
+    async def _let_units_join(self) -> None:
+        deadline = asyncio.get_running_loop().time() + JOIN_WAIT
+        while self._building and (left := deadline - asyncio.get_running_loop().time()) > 0:
+            self._built.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._built.wait(), left)
 
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            await self._let_units_join()
             while not self._queue.empty() and len(batch) < 500:
                 batch.append(self._queue.get_nowait())
+            for work, done in [(w, d) for w, d in batch if any(_failed(earlier) for earlier in w.read_from)]:
+                batch.remove((work, done))  # it read a change that was rolled back: it must be redone
+                self._settle(work, done, TransactionAborted("a change this unit of work read was not committed"))
+            if not batch:
+                continue
             with self._deferred_lock:
                 deferred, self._deferred = self._deferred, {}
             try:
@@ -163,15 +226,21 @@ class Committer:
                 with self._deferred_lock:
                     for tp, offset in deferred.items():
                         self._deferred[tp] = max(self._deferred.get(tp, -1), offset)
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(TransactionAborted(str(exc)))
+                for work, done in batch:
+                    self._settle(work, done, TransactionAborted(str(exc)))
                 continue
             for work, done in batch:
-                for store, key, value in work.changes:
-                    store.apply(key, value)
-                if not done.done():
-                    done.set_result(None)
+                self._settle(work, done, None)
+
+    @staticmethod
+    def _settle(work: UnitOfWork, done: asyncio.Future[None], error: Exception | None) -> None:
+        for store, key, value in work.changes:
+            store.settle(key, value, done, committed=error is None)
+        if not done.done():
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
 
     def _write(self, batch: list[UnitOfWork], deferred: dict[tuple[str, int], int]) -> None:
         producer = self.producer

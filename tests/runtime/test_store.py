@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -35,8 +36,9 @@ async def _committer(bootstrap: str, service: str, stores: list[Store[Level]]) -
     return committer
 
 
-async def test_every_committed_change_is_restored(kafka_bootstrap: str, unique_name: str) -> None:
-    store = _store(unique_name)
+@pytest.mark.parametrize("pipelined", [False, True], ids=["locked-until-applied", "pipelined"])
+async def test_every_committed_change_is_restored(kafka_bootstrap: str, unique_name: str, pipelined: bool) -> None:
+    store: Store[Level] = Store(unique_name, "levels", JsonCodec(Level), pipelined=pipelined)
     committer = await _committer(kafka_bootstrap, unique_name, [store])
 
     async def add_one(i: int) -> None:
