@@ -72,6 +72,11 @@ class UnitOfWork:
         self.read_from.append(done)
         return value
 
+    @property
+    def read_a_rolled_back_change(self) -> bool:
+        """A queued change this unit read was in a transaction that failed: the unit must be redone."""
+        return any(done.done() and done.exception() is not None for done in self.read_from)
+
     def put(self, store: Store[Any], key: str, value: Any) -> None:
         self.changes.append((store, key, value))
         self.pending[(id(store), key)] = value
@@ -90,15 +95,14 @@ class TransactionAborted(Exception):
     """Kafka refused or lost the transaction; nothing of the unit of work became visible."""
 
 
-def _failed(done: asyncio.Future[None]) -> bool:
-    return done.done() and done.exception() is not None
+READ_A_ROLLED_BACK_CHANGE = "a change this unit of work read was not committed"
 
 
 async def _committed(done: asyncio.Future[None]) -> None:
     try:
         await asyncio.shield(done)
     except TransactionAborted as exc:
-        raise TransactionAborted("a change this unit of work read was not committed") from exc
+        raise TransactionAborted(READ_A_ROLLED_BACK_CHANGE) from exc
 
 
 PRODUCER_SETTINGS = {
@@ -149,8 +153,12 @@ class Committer:
     def defer_offset(self, topic: str, partition: int, offset: int) -> None:
         """Mark an event consumed without a transaction of its own: its offset is committed with the
         next unit of work (or by flush_deferred). Redelivered after a crash, it is skipped again."""
+        self._defer({(topic, partition): offset + 1})
+
+    def _defer(self, offsets: dict[tuple[str, int], int]) -> None:
         with self._deferred_lock:
-            self._deferred[(topic, partition)] = max(self._deferred.get((topic, partition), -1), offset + 1)
+            for tp, offset in offsets.items():
+                self._deferred[tp] = max(self._deferred.get(tp, -1), offset)
 
     def forget_deferred(self, partitions: list[tuple[str, int]]) -> None:
         """Partitions taken away by a rebalance: their new owner skips those events itself."""
@@ -160,7 +168,7 @@ class Committer:
 
     async def flush_deferred(self) -> None:
         if self._deferred:
-            await self.commit(UnitOfWork())
+            await self._enqueue(UnitOfWork())
 
     @contextlib.asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
@@ -187,12 +195,9 @@ class Committer:
             for earlier in work.read_from:  # answer nothing that may yet be undone
                 await _committed(earlier)
 
-    async def commit(self, work: UnitOfWork) -> None:
-        await self._enqueue(work)
-
     def _enqueue(self, work: UnitOfWork) -> asyncio.Future[None]:
-        if any(_failed(earlier) for earlier in work.read_from):
-            raise TransactionAborted("a change this unit of work read was not committed")
+        if work.read_a_rolled_back_change:
+            raise TransactionAborted(READ_A_ROLLED_BACK_CHANGE)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         for store, key, value in work.changes:
             if store.pipelined:
@@ -213,9 +218,10 @@ class Committer:
             await self._let_units_join()
             while not self._queue.empty() and len(batch) < 500:
                 batch.append(self._queue.get_nowait())
-            for work, done in [(w, d) for w, d in batch if any(_failed(earlier) for earlier in w.read_from)]:
-                batch.remove((work, done))  # it read a change that was rolled back: it must be redone
-                self._settle(work, done, TransactionAborted("a change this unit of work read was not committed"))
+            for work, done in batch:
+                if work.read_a_rolled_back_change:  # an earlier transaction failed under it: redo it
+                    self._settle(work, done, TransactionAborted(READ_A_ROLLED_BACK_CHANGE))
+            batch = [(work, done) for work, done in batch if not work.read_a_rolled_back_change]
             if not batch:
                 continue
             with self._deferred_lock:
@@ -223,9 +229,7 @@ class Committer:
             try:
                 await asyncio.to_thread(self._write, [work for work, _ in batch], deferred)
             except Exception as exc:
-                with self._deferred_lock:
-                    for tp, offset in deferred.items():
-                        self._deferred[tp] = max(self._deferred.get(tp, -1), offset)
+                self._defer(deferred)  # they ride with the next try
                 for work, done in batch:
                     self._settle(work, done, TransactionAborted(str(exc)))
                 continue
