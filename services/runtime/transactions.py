@@ -168,7 +168,7 @@ class Committer:
 
     async def flush_deferred(self) -> None:
         if self._deferred:
-            await self._enqueue(UnitOfWork())
+            await asyncio.shield(self._enqueue(UnitOfWork()))
 
     @contextlib.asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
@@ -190,7 +190,9 @@ class Committer:
                 self._building -= 1
                 self._built.set()
             if done is not None:
-                await done
+                # Shielded: a caller that gives up (a cancelled RPC) must not cancel the future that
+                # later units which read this one's changes look at; the unit is written either way.
+                await asyncio.shield(done)
         if done is None:
             for earlier in work.read_from:  # answer nothing that may yet be undone
                 await _committed(earlier)

@@ -148,3 +148,26 @@ async def test_restore_reads_to_the_end_of_a_changelog_of_many_batches(kafka_boo
     rebuilt = _store(unique_name)
     assert await asyncio.to_thread(restore, kafka_bootstrap, [rebuilt]) == 5000
     assert len(rebuilt) == 5000 and rebuilt.get("SKU-4999") == Level("SKU-4999", 4999)
+
+
+async def test_a_caller_giving_up_on_a_pipelined_unit_breaks_no_unit_that_read_it(kafka_bootstrap: str,
+                                                                                    unique_name: str) -> None:
+    store: Store[Level] = Store(unique_name, "levels", JsonCodec(Level), pipelined=True)
+    committer = await _committer(kafka_bootstrap, unique_name, [store])
+
+    async def add(units: int) -> None:
+        async with committer.unit_of_work() as work:
+            await work.lock((store, "SKU-1"))
+            current = work.get(store, "SKU-1")
+            work.put(store, "SKU-1", Level("SKU-1", (current.units if current else 0) + units))
+
+    first = asyncio.create_task(add(1))
+    while store.queued("SKU-1") is None:  # queued, not yet committed: its caller now gives up
+        await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.wait_for(add(10), 30)  # reads the queued 1, and still commits
+    await committer.close()
+    assert store.get("SKU-1") == Level("SKU-1", 11)
+    rebuilt = _store(unique_name)
+    await asyncio.to_thread(restore, kafka_bootstrap, [rebuilt])
+    assert rebuilt.get("SKU-1") == Level("SKU-1", 11)
