@@ -14,6 +14,12 @@ produced in a transaction by a transactional, idempotent producer with the servi
 (services.runtime.transactions.PRODUCER_SETTINGS) and consumed read_committed by a relay that
 produces the next hop in a transaction with the consumed offsets, as the services' units of work
 do. Goal: saga p50 <= 1.5x and p99 <= 3x.
+
+A second baseline, the same chain after three sequential calls instead of one, is the floor set by the
+saga's own steps: CreateOrder waits for carting.GetCart and then shipping.ValidateShippingOption
+before it can publish OrderCreated. Last, the CPU each process spends per checkout (cart building
+included) and the broker's per raw chain run: on a small machine it is CPU, not waiting, that
+bounds the saga under load (by Little's law, shoppers / p50 checkouts a second must fit in the cores).
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from ordering.v1 import order_service_pb2 as order_api  # noqa: E402
 
-from bench.catalog_stock_bench import percentile  # noqa: E402
+from bench.catalog_stock_bench import cpu_seconds, percentile  # noqa: E402
 from services.runtime.transactions import PRODUCER_SETTINGS  # noqa: E402
 from tests.e2e.shop import HOME, Shop  # noqa: E402
 from tests.platform import Platform  # noqa: E402
@@ -139,9 +145,10 @@ class Relay:
 
 
 class RawChain:
-    """One gRPC call, then three transactional produce -> read_committed consume hops."""
+    """`calls` sequential gRPC calls, then three transactional produce -> read_committed consume hops."""
 
-    def __init__(self, bootstrap: str, echo_address: str) -> None:
+    def __init__(self, bootstrap: str, echo_address: str, calls: int = 1) -> None:
+        self.calls = calls
         prefix = f"bench-chain-{uuid.uuid4().hex[:6]}"
         self.topics = [f"{prefix}-{i}" for i in range(3)]
         admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -165,7 +172,9 @@ class RawChain:
     async def once(self) -> float:
         key = str(uuid.uuid4())
         started = time.perf_counter()
-        payload = await self.echo(b"x" * 200)
+        payload = b"x" * 200
+        for _ in range(self.calls):
+            payload = await self.echo(payload)
         await asyncio.to_thread(self._produce, key, payload)
         return await self.arrivals.arrival(key) - started
 
@@ -191,6 +200,25 @@ async def run_level(concurrency: int, orders: int, once: Any) -> tuple[list[floa
     return sorted(done), orders / (time.perf_counter() - started)
 
 
+def broker_pid(bootstrap: str) -> int | None:
+    """The pid of the Kafka broker listening on `bootstrap` (its config file names the listener)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"kafka.Kafka" in args and f"PLAINTEXT://{bootstrap}".encode() in Path(args[-2].decode()).read_bytes():
+            return int(proc.name)
+    return None
+
+
+def cpu_by_process(platform: Platform, bootstrap: str) -> dict[str, float]:
+    pids = {name: process.pid for name, process in platform.processes.items()}
+    if (broker := broker_pid(bootstrap)) is not None:
+        pids["kafka broker"] = broker
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
 async def main(args: argparse.Namespace) -> None:
     kafka, registry = os.environ.get("KAFKA_BOOTSTRAP"), os.environ.get("SCHEMA_REGISTRY_URL")
     if not kafka or not registry:
@@ -208,6 +236,7 @@ async def main(args: argparse.Namespace) -> None:
             confirmed = Arrivals(kafka, platform.kafka_topic("ordering.orders.v1"), wanted=lambda message:
                                  platform.decode(message).WhichOneof("event") == "order_confirmed")
             chain = RawChain(kafka, f"127.0.0.1:{echo_port}")
+            floor = RawChain(kafka, f"127.0.0.1:{echo_port}", calls=3)
             shoppers = [await shop.shopper() for _ in range(max(levels))]
             free = list(shoppers)
             counter = iter(range(10**9))
@@ -227,18 +256,37 @@ async def main(args: argparse.Namespace) -> None:
 
             await run_level(4, 8, checkout)  # warm-up: connections, caches, the JIT of the broker
             await run_level(4, 8, chain.once)
-            print(f"checkout saga vs raw chain (1 gRPC call + 3 transactional Kafka hops), {args.orders} runs a level")
+            await run_level(4, 8, floor.once)
+            print(f"checkout saga vs raw chain (1 gRPC call + 3 transactional Kafka hops) and vs the floor of the "
+                  f"saga's steps (3 sequential calls + the same hops), {args.orders} runs a level")
             print(f"{'shoppers':>8} | {'saga p50':>9} {'p99':>9} {'/s':>7} | {'raw p50':>8} {'p99':>8} {'/s':>7} |"
-                  f" {'p50 x':>6} {'p99 x':>6}")
+                  f" {'p50 x':>6} {'p99 x':>6} | {'floor p50':>9} {'p99':>8} | {'p50 x':>6} {'p99 x':>6}")
+            cpu_per_checkout: dict[int, dict[str, float]] = {}
+            broker_per_raw: dict[int, float] = {}
             for level in levels:
+                cpu_before = cpu_by_process(platform, kafka)
                 saga, saga_rate = await run_level(level, args.orders, checkout)
+                cpu_per_checkout[level] = {name: (seconds - cpu_before.get(name, 0.0)) * 1000 / args.orders
+                                           for name, seconds in cpu_by_process(platform, kafka).items()}
+                broker_before = cpu_by_process(platform, kafka).get("kafka broker", 0.0)
                 raw, raw_rate = await run_level(level, args.orders, chain.once)
-                s50, s99, r50, r99 = (percentile(saga, 0.5), percentile(saga, 0.99), percentile(raw, 0.5),
-                                      percentile(raw, 0.99))
+                broker_per_raw[level] = (cpu_by_process(platform, kafka).get("kafka broker", 0.0)
+                                         - broker_before) * 1000 / args.orders
+                least, _ = await run_level(level, args.orders, floor.once)
+                s50, s99, r50, r99, f50, f99 = (percentile(saga, 0.5), percentile(saga, 0.99), percentile(raw, 0.5),
+                                                percentile(raw, 0.99), percentile(least, 0.5), percentile(least, 0.99))
                 print(f"{level:>8} | {s50:>7.1f}ms {s99:>7.1f}ms {saga_rate:>7.1f} | {r50:>6.1f}ms {r99:>6.1f}ms "
-                      f"{raw_rate:>7.1f} | {s50 / r50:>6.2f} {s99 / r99:>6.2f}", flush=True)
+                      f"{raw_rate:>7.1f} | {s50 / r50:>6.2f} {s99 / r99:>6.2f} | {f50:>7.1f}ms {f99:>6.1f}ms | "
+                      f"{s50 / f50:>6.2f} {s99 / f99:>6.2f}", flush=True)
             print(f"(mean saga {statistics.mean(saga):.1f} ms at the last level)")
+            print("CPU ms per checkout (cart building included), by process:")
+            names = sorted(cpu_per_checkout[levels[0]], key=lambda name: -cpu_per_checkout[levels[0]][name])
+            print(f"{'shoppers':>8} | " + " ".join(f"{name[:12]:>12}" for name in names) + f" | {'all':>7}")
+            for level, cpu in cpu_per_checkout.items():
+                print(f"{level:>8} | " + " ".join(f"{cpu[name]:>12.1f}" for name in names)
+                      + f" | {sum(cpu.values()):>7.1f}   (broker per raw chain run: {broker_per_raw[level]:.1f})")
             await chain.close()
+            await floor.close()
             confirmed.close()
         finally:
             await platform.close()
