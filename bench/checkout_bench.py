@@ -205,17 +205,14 @@ def broker_pid(bootstrap: str) -> int | None:
     for proc in Path("/proc").iterdir():
         try:
             args = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"kafka.Kafka" in args and f"PLAINTEXT://{bootstrap}".encode() in Path(args[-2].decode()).read_bytes():
+                return int(proc.name)
         except OSError:
             continue
-        if b"kafka.Kafka" in args and f"PLAINTEXT://{bootstrap}".encode() in Path(args[-2].decode()).read_bytes():
-            return int(proc.name)
     return None
 
 
-def cpu_by_process(platform: Platform, bootstrap: str) -> dict[str, float]:
-    pids = {name: process.pid for name, process in platform.processes.items()}
-    if (broker := broker_pid(bootstrap)) is not None:
-        pids["kafka broker"] = broker
+def cpu_by_process(pids: dict[str, int]) -> dict[str, float]:
     return {name: cpu_seconds(pid) for name, pid in pids.items()}
 
 
@@ -263,15 +260,18 @@ async def main(args: argparse.Namespace) -> None:
                   f" {'p50 x':>6} {'p99 x':>6} | {'floor p50':>9} {'p99':>8} | {'p50 x':>6} {'p99 x':>6}")
             cpu_per_checkout: dict[int, dict[str, float]] = {}
             broker_per_raw: dict[int, float] = {}
+            pids = {name: process.pid for name, process in platform.processes.items()}
+            if (broker := broker_pid(kafka)) is not None:
+                pids["kafka broker"] = broker
             for level in levels:
-                cpu_before = cpu_by_process(platform, kafka)
+                cpu_before = cpu_by_process(pids)
                 saga, saga_rate = await run_level(level, args.orders, checkout)
-                cpu_per_checkout[level] = {name: (seconds - cpu_before.get(name, 0.0)) * 1000 / args.orders
-                                           for name, seconds in cpu_by_process(platform, kafka).items()}
-                broker_before = cpu_by_process(platform, kafka).get("kafka broker", 0.0)
+                cpu_after = cpu_by_process(pids)
+                cpu_per_checkout[level] = {name: (cpu_after[name] - cpu_before[name]) * 1000 / args.orders
+                                           for name in pids}
                 raw, raw_rate = await run_level(level, args.orders, chain.once)
-                broker_per_raw[level] = (cpu_by_process(platform, kafka).get("kafka broker", 0.0)
-                                         - broker_before) * 1000 / args.orders
+                broker_per_raw[level] = (cpu_by_process(pids).get("kafka broker", 0.0)
+                                         - cpu_after.get("kafka broker", 0.0)) * 1000 / args.orders
                 least, _ = await run_level(level, args.orders, floor.once)
                 s50, s99, r50, r99, f50, f99 = (percentile(saga, 0.5), percentile(saga, 0.99), percentile(raw, 0.5),
                                                 percentile(raw, 0.99), percentile(least, 0.5), percentile(least, 0.99))
