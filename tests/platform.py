@@ -33,13 +33,12 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from services.runtime import topic_map
 from services.runtime.bus import EventBus, envelope_class
-from services.runtime.config import DEFAULT_PORTS
+from services.runtime.process import declared
 from tests.runtime.sample_service import health_status
 from tools.processes import free_port, spawn, stop
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("profiling", "cataloging", "stocking", "carting", "ordering", "paying", "billing", "shipping",
-            "administering")
+SERVICES = tuple(declared())  # every declared process (services/*/bootstrap.py)
 
 
 def register_namespace(registry_url: str, namespace: str) -> None:
@@ -77,8 +76,7 @@ class Platform:
     async def start(self, *services: str, within: float = 90, **extra_env: str) -> None:
         """Start the services (in parallel) and wait until each one's health says SERVING."""
         for service in services:
-            assert service in DEFAULT_PORTS, service
-            self.processes[service] = spawn([sys.executable, "-m", f"services.{service}"], self.log_path(service),
+            self.processes[service] = spawn([sys.executable, "-m", declared()[service].module], self.log_path(service),
                                             env=self.env(service, **extra_env), cwd=ROOT)
         await asyncio.gather(*(self.wait_serving(service, within) for service in services))
 

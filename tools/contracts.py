@@ -37,14 +37,10 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from unittest import mock
 
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
-from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor, descriptor_pool, json_format, message_factory
 from google.protobuf.message import Message
 
@@ -53,10 +49,10 @@ os.environ.setdefault("PACT_DO_NOT_TRACK", "true")  # no network but package reg
 from pact import Pact, Verifier, match
 from pact.types import Message as PactMessage
 
-from services.runtime import bus as bus_module
 from services.runtime import topic_map
-from services.runtime.bus import EventBus, EventContext, envelope_class
-from services.runtime.transactions import Committer, OutgoingRecord, UnitOfWork
+from services.runtime.bus import envelope_class
+from services.runtime.inprocess import Service
+from services.runtime.process import PROCESS_FOLDERS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACTS_DIR = ROOT / "consumers-contracts"
@@ -287,120 +283,6 @@ def provider(name: str) -> Provider:
 # --- services in-process ---------------------------------------------------------------------------------------
 
 
-class MemoryCommitter(Committer):
-    """Units of work applied to the stores in memory; what they publish is kept in `sent`."""
-
-    def __init__(self) -> None:  # no producer, no commit task: nothing reaches Kafka
-        self.sent: list[OutgoingRecord] = []
-        self._building, self._built = 0, asyncio.Event()  # what Committer.unit_of_work keeps
-
-    def _enqueue(self, work: UnitOfWork) -> asyncio.Future[None]:
-        for store, key, value in work.changes:
-            store.apply(key, value)
-        self.sent += work.records
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-
-_registered: set[tuple[str, str]] = set()
-NAMESPACE = f"contracts-{uuid.uuid4().hex[:8]}"
-
-
-def local_bus(service: str) -> EventBus:
-    """An EventBus that is never started: units of work commit in memory, events are framed by the real
-    serializer against SCHEMA_REGISTRY_URL, where the working tree's envelopes are registered under a
-    namespace of this run's own (so an unpublished, compatible schema change is verified as it is)."""
-    url = os.environ.get("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081")
-    with mock.patch.object(bus_module, "Committer", lambda *args, **kwargs: MemoryCommitter()):
-        bus = EventBus(service, os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"), url, namespace=NAMESPACE)
-    if (url, NAMESPACE) not in _registered:
-        client = SchemaRegistryClient({"url": url})
-        for topic in bus.topics.values():
-            serializer = ProtobufSerializer(envelope_class(topic.envelope), client, {"auto.register.schemas": True})
-            serializer(envelope_class(topic.envelope)(), SerializationContext(topic.name, MessageField.VALUE))
-        _registered.add((url, NAMESPACE))
-    return bus
-
-
-class FakeStub:
-    """A gRPC stub standing in for a callee: `answers[method]` is a response, an exception to raise, or a
-    function of the request; every call is kept in `calls` as (method, request)."""
-
-    def __init__(self, service: str, **answers: Any) -> None:
-        self.service, self.answers = service, answers
-        self.calls: list[tuple[str, Message]] = []
-
-    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
-        if not name[:1].isupper():
-            raise AttributeError(name)
-
-        async def call(request: Message, **_: Any) -> Any:
-            self.calls.append((name, request))
-            if name not in self.answers:
-                raise AssertionError(f"{self.service}/{name} was called, but the test gave it no answer")
-            answer = self.answers[name]
-            if isinstance(answer, BaseException):
-                raise answer
-            return answer(request) if callable(answer) else answer
-        return call
-
-
-class Context:
-    """The grpc.aio.ServicerContext a servicer reads: the call's metadata."""
-
-    def __init__(self, **metadata: str) -> None:
-        self.metadata = tuple(metadata.items())
-
-    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
-        return self.metadata
-
-
-@dataclass
-class Service:
-    """One service in-process: its bus, its servicer, and the stubs standing in for the services it calls."""
-
-    name: str
-    bus: EventBus
-    servicer: Any = None
-    stubs: dict[str, FakeStub] = field(default_factory=dict)  # callee -> stub
-    parts: dict[str, Any] = field(default_factory=dict)  # whatever else a test needs (stores, views ...)
-
-    @property
-    def sent(self) -> list[OutgoingRecord]:
-        committer = self.bus.committer
-        assert isinstance(committer, MemoryCommitter)
-        return committer.sent
-
-    async def deliver(self, topic: str, envelope: Message) -> UnitOfWork:
-        """The event as the bus hands it to the service's handler, in a unit of work that then commits."""
-        spec = self.bus.topics[topic]
-        name = envelope.WhichOneof("event")
-        handler = self.bus._handlers.get((spec.name, name))
-        if handler is None:
-            raise AssertionError(f"{self.name} registers no handler for {topic} {name}")
-        async with self.bus.unit_of_work() as work:
-            await handler(EventContext(self.bus, work, spec.name, name, getattr(envelope, name),
-                                       envelope.metadata))  # type: ignore[attr-defined]
-        return work
-
-    async def call(self, rpc: str, request: Message, **metadata: str) -> Any:
-        """The servicer's answer to a call, as a caller gets it (through the binary encoding)."""
-        answer = await getattr(self.servicer, rpc.split("/")[1])(request, Context(**metadata))
-        return type(answer).FromString(answer.SerializeToString())
-
-    def published(self, topic: str, event: str | None = None) -> list[Any]:
-        """The envelopes published so far on a topic (of one event), decoded by the real deserializer."""
-        name = self.bus.topics[topic].name
-        found = [self.bus.deserialize(r.topic, r.value) for r in self.sent if r.topic == name and r.value]
-        return [e for e in found if event is None or e.WhichOneof("event") == event]
-
-    def event(self, topic: str, event: str) -> Any:
-        found = self.published(topic, event)
-        assert found, f"{self.name} published no {event} on {topic}"
-        return getattr(found[-1], event)
-
-
 def metadata(**fields: Any) -> Any:
     """EventMetadata for an example (the bus reads event_id; the rest as a handler needs)."""
     from shop.common.v1 import event_pb2
@@ -598,12 +480,12 @@ def event_subjects() -> dict[tuple[str, str], set[str]]:
     return found
 
 
-def call_subjects(services_dir: Path = ROOT / "services") -> dict[tuple[str, str], set[str]]:
-    """(caller, callee) -> "<package.Service>/<Method>" for every call a service makes to another: the stubs its
-    __main__ declares in `CALLS = {"<callee>": <X>Stub, ...}`, which wire() passes on as `name=callees["<callee>"]`,
-    and the `self.<name>.<Method>(...)` calls in its code."""
+def call_subjects(root: Path = ROOT) -> dict[tuple[str, str], set[str]]:
+    """(caller, callee) -> "<package.Service>/<Method>" for every call a process makes to another: the stubs its
+    bootstrap.py declares in `CALLS = {"<callee>": <X>Stub, ...}`, which wire() passes on as
+    `name=callees["<callee>"]`, and the `self.<name>.<Method>(...)` calls in its code."""
     found: dict[tuple[str, str], set[str]] = {}
-    for main in sorted(services_dir.glob("*/__main__.py")):
+    for main in sorted(path for folder in PROCESS_FOLDERS for path in (root / folder).glob("*/bootstrap.py")):
         caller = main.parent.name
         tree = ast.parse(main.read_text())
         packages = {alias.name: node.module.rsplit(".", 1)[0] for node in ast.walk(tree)

@@ -27,8 +27,8 @@ from profiling.v1 import profile_service_pb2 as profile
 from profiling.v1 import profile_service_pb2_grpc as profile_grpc
 from shop.common.v1 import address_pb2, money_pb2
 
-from services.profiling.__main__ import ProfilingSettings
-from services.runtime.config import DEFAULT_PORTS
+from services.profiling.bootstrap import ProfilingSettings
+from services.runtime.process import default_port
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "sites" / "static" / "products"
@@ -71,7 +71,7 @@ SELLERS = [
 ]
 CURRENCY = "EUR"
 # Catalogue image URLs are absolute: the storefront serves the pictures drawn here.
-STOREFRONT_URL = os.environ.get("STOREFRONT_URL", f"http://localhost:{DEFAULT_PORTS['storefront']}")
+STOREFRONT_URL = os.environ.get("STOREFRONT_URL", f"http://localhost:{default_port('storefront') or 9000}")
 
 
 @dataclass
@@ -82,7 +82,7 @@ class Clients:
 
 
 def _address(service: str) -> str:
-    return os.environ.get(f"{service.upper()}_ADDR", f"127.0.0.1:{DEFAULT_PORTS[service]}")
+    return os.environ.get(f"{service.upper()}_ADDR", f"127.0.0.1:{default_port(service)}")
 
 
 def product_image(sku: str, title: str) -> str:

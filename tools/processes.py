@@ -8,9 +8,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from services.runtime.config import fail
+
+__all__ = ["fail", "free_port", "port_is_free", "spawn", "stop"]
 
 
 def _dies_with_parent(args: Sequence[str]) -> list[str]:
@@ -65,9 +68,3 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def fail(message: str, code: int = 2) -> None:
-    """One clear line on stderr and an exit code; for start-up errors a person must fix."""
-    print(message, file=sys.stderr)
-    raise SystemExit(code)

@@ -1,8 +1,9 @@
-"""`make up`: start the whole platform in order, wait until each part is healthy, print where it is.
+"""`make up`: start the whole platform, wait until each part is healthy, print where it is.
 
-Kafka first, then the topics of the topic map, then each process in PROCESSES (registry, services,
-sites) as they come into being, then the demo shop (tools/demo_data.py). Ctrl-C or SIGTERM stops
-everything in reverse order. Logs go to .run/<name>.log, never to the terminal.
+Kafka first, then the topics of the topic map, then the registry, then every declared process
+(services/runtime/process.py) in waves: each wave starts together the processes whose dependencies
+are ready, so the nine services start at once; then the demo shop (tools/demo_data.py). Ctrl-C or
+SIGTERM stops everything in reverse order. Logs go to .run/<name>.log, never to the terminal.
 """
 
 from __future__ import annotations
@@ -21,15 +22,12 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.runtime.config import DEFAULT_PORTS
+from services.runtime.process import declared
 from tools.kafka import KafkaBroker
 from tools.processes import fail, port_is_free, spawn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
-# In the order they start: those that others read from first.
-SERVICES = ("administering", "profiling", "cataloging", "stocking", "shipping", "carting", "paying", "billing",
-            "ordering")
 
 
 @dataclass(frozen=True)
@@ -42,6 +40,7 @@ class Process:
     ready: Callable[[], bool]
     shows: str
     then: Callable[[dict[str, str]], str] | None = None  # a step once it is ready; returns what to print
+    depends_on: tuple[str, ...] = ()  # processes that must be ready before this one starts
 
 
 def http_ok(url: str) -> Callable[[], bool]:
@@ -79,10 +78,10 @@ PROCESSES: list[Process] = [
     Process("registry", [sys.executable, "-m", "registry", "serve"], REGISTRY_PORT,
             http_ok(f"http://127.0.0.1:{REGISTRY_PORT}/ready"),
             f"Schema Registry: curl localhost:{REGISTRY_PORT}/subjects", then=seed_registry),
-    *(Process(name, [sys.executable, "-m", f"services.{name}"], port, grpc_serving(port),
-              f"gRPC, with reflection: grpcurl -plaintext 127.0.0.1:{port} list")
-      for name in SERVICES if (ROOT / "services" / name / "__main__.py").exists()
-      for port in [DEFAULT_PORTS[name]]),
+    *(Process(name, [sys.executable, "-m", service.module], service.port, grpc_serving(service.port),
+              f"gRPC, with reflection: grpcurl -plaintext 127.0.0.1:{service.port} list",
+              depends_on=("registry", *service.depends_on))
+      for name, service in declared().items()),
 ]
 
 
@@ -112,17 +111,40 @@ def create_topics(bootstrap: str) -> int:
     return len(new)
 
 
-def _wait_ready(process: Process, child: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+def _start_in_waves(env: dict[str, str], children: list[tuple[Process, subprocess.Popen[bytes]]],
+                    rows: list[tuple[str, str, str]], timeout: float = 90.0) -> None:
+    """Start every process whose dependencies are ready, all of one wave together, and wait for the wave."""
+    ready: set[str] = set()
+    waiting = list(PROCESSES)
+    while waiting:
+        wave = [p for p in waiting if set(p.depends_on) <= ready]
+        if not wave:
+            raise RuntimeError(f"nothing can start: {', '.join(p.name for p in waiting)} wait on each other")
+        started = [(p, spawn(p.argv, RUN_DIR / f"{p.name}.log", env=env, cwd=ROOT)) for p in wave]
+        children += started
+        _wait_ready(started, timeout)
+        print(f"up: {', '.join(p.name for p in wave)} ready", flush=True)
+        for process, _child in started:
+            rows.append((process.name, f"127.0.0.1:{process.port}", process.shows))
+            if process.then is not None:
+                rows.append(("", "", process.then(env)))
+        ready |= {p.name for p in wave}
+        waiting = [p for p in waiting if p.name not in ready]
+
+
+def _wait_ready(started: list[tuple[Process, subprocess.Popen[bytes]]], timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            raise RuntimeError(f"{process.name} exited with code {child.returncode}; "
-                               f"see {RUN_DIR / (process.name + '.log')}")
-        if process.ready():
-            return
+    pending = list(started)
+    while pending:
+        for process, child in pending:
+            if child.poll() is not None:
+                raise RuntimeError(f"{process.name} exited with code {child.returncode}; "
+                                   f"see {RUN_DIR / (process.name + '.log')}")
+        pending = [(process, child) for process, child in pending if not process.ready()]
+        if pending and time.monotonic() > deadline:
+            names = ", ".join(process.name for process, _ in pending)
+            raise RuntimeError(f"{names} not healthy after {timeout:.0f}s; see their logs in {RUN_DIR}")
         time.sleep(0.25)
-    raise RuntimeError(f"{process.name} was not healthy after {timeout:.0f}s; "
-                       f"see {RUN_DIR / (process.name + '.log')}")
 
 
 def main() -> int:
@@ -144,20 +166,16 @@ def main() -> int:
         rows.append(("topics", "", f"{created} created from schemas/topics.yaml"))
         env = {**os.environ, "KAFKA_BOOTSTRAP": broker.bootstrap, "PYTHONUNBUFFERED": "1",
                "SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{REGISTRY_PORT}"}
-        for process in PROCESSES:
-            child = spawn(process.argv, RUN_DIR / f"{process.name}.log", env=env, cwd=ROOT)
-            children.append((process, child))
-            _wait_ready(process, child)
-            rows.append((process.name, f"127.0.0.1:{process.port}", process.shows))
-            if process.then is not None:
-                rows.append(("", "", process.then(env)))
+        _start_in_waves(env, children, rows)
+        healthy_after = time.monotonic() - started
         rows += [("demo", "", line.strip()) for line in load_demo_data(env)]
     except RuntimeError as exc:
         print(f"up: {exc}", file=sys.stderr)
         stopping.set()
     if not stopping.is_set():
         width = max(len(name) for name, _, _ in rows)
-        print(f"\nThe platform is up ({time.monotonic() - started:.1f}s). Ctrl-C stops it.\n")
+        print(f"\nThe platform is up: every process healthy after {healthy_after:.1f}s, the demo shop loaded after "
+              f"{time.monotonic() - started:.1f}s. Ctrl-C stops it.\n")
         for name, where, what in rows:
             print(f"  {name:<{width}}  {where:<22} {what}")
         print(flush=True)

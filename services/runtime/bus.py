@@ -105,16 +105,18 @@ class EventContext:
 
 class EventBus:
     def __init__(self, service: str, bootstrap: str, registry_url: str, *, namespace: str = "", instance: str = "0",
-                 topics: dict[str, topic_map.Topic] | None = None, crash_before_commit: bool = False) -> None:
+                 topics: dict[str, topic_map.Topic] | None = None, crash_before_commit: bool = False,
+                 committer: Committer | None = None) -> None:
         """`topics` is keyed by the names the code uses; with a namespace, every topic, changelog,
-        consumer group and transactional id on Kafka is prefixed `<namespace>.` (see topic_map)."""
+        consumer group and transactional id on Kafka is prefixed `<namespace>.` (see topic_map).
+        `committer` replaces the Kafka one (the in-process harness commits in memory)."""
         self.service = service
         self.topics = topic_map.in_namespace(topics if topics is not None else topic_map.load(), namespace)
         self._by_kafka_name = {topic.name: topic for topic in self.topics.values()}
         self.kafka_id = f"{namespace}.{service}" if namespace else service
         self.bootstrap = bootstrap
         self.registry = SchemaRegistryClient({"url": registry_url})
-        self.committer = Committer(bootstrap, f"{self.kafka_id}-{instance}", crash_before_commit)
+        self.committer = committer or Committer(bootstrap, f"{self.kafka_id}-{instance}", crash_before_commit)
         self.stores: list[Store[Any]] = []
         self.processed: Store[str] = self.store("processed-events", _TextCodec())
         self._handlers: dict[tuple[str, str], Handler] = {}

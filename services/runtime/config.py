@@ -14,21 +14,13 @@ start-up, not at the first call.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal, Self
 
 import httpx
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, create_model
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from tools.processes import fail
-
-# DESIGN.md's ports; a service's own port and the default address of every service it calls.
-DEFAULT_PORTS = {
-    "storefront": 9000, "profiling": 9001, "cataloging": 9002, "stocking": 9003, "carting": 9004,
-    "ordering": 9005, "paying": 9006, "billing": 9007, "shipping": 9008, "administering": 9009,
-    "backoffice": 9010,
-}
 
 
 def _host_port(value: str) -> str:
@@ -77,11 +69,13 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def load(cls, service: str, calls: Iterable[str] = ()) -> Self:
         """Read `<SERVICE>_PORT`, `<CALLEE>_ADDR` for each callee and the shared settings; exit 2 if one is bad."""
-        # A service or callee DESIGN.md does not list has no default: its variable must be set.
-        port = DEFAULT_PORTS.get(service, ...)
+        from services.runtime.process import default_port  # the declarations import this module
+
+        # A service or callee that no process declares has no default: its variable must be set.
+        port = default_port(service) or ...
         per_service: dict[str, Any] = {"port": (Port, Field(port, validation_alias=f"{service.upper()}_PORT"))}
         for callee in calls:
-            address = f"127.0.0.1:{DEFAULT_PORTS[callee]}" if callee in DEFAULT_PORTS else ...
+            address = f"127.0.0.1:{callee_port}" if (callee_port := default_port(callee)) else ...
             per_service[f"{callee}_addr"] = (Address, Field(address, validation_alias=f"{callee.upper()}_ADDR"))
         model = create_model(f"{service.title()}{cls.__name__}", __base__=cls, **per_service)
         try:
@@ -89,6 +83,9 @@ class ServiceSettings(BaseSettings):
         except ValidationError as exc:
             fail(f"{service}: {_describe(exc, model)}")
             raise  # fail() exits; this line keeps type checkers content
+
+    def check_at_start(self) -> None:
+        """Checks that need more than a field's validator; a subclass calls fail() when one does not hold."""
 
     def address(self, callee: str) -> str:
         """The host:port of a service this one calls (declared in `load(calls=...)`)."""
@@ -112,3 +109,9 @@ def _describe(exc: ValidationError, model: type[BaseSettings]) -> str:
     if others := sorted({v.upper() for v in variables[1:]} - {name.upper()}):
         line += f"; also invalid: {', '.join(others)}"
     return line
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One clear line on stderr and an exit code; for start-up errors a person must fix."""
+    print(message, file=sys.stderr)
+    raise SystemExit(code)

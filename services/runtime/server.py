@@ -1,25 +1,15 @@
 """The gRPC server every service runs: truthful health, reflection, interceptors, graceful shutdown.
 
-A service's entry point (`bus.ready` stands for the bus's own check: store restored, partitions held):
+A service's entry point is one line, `serve(PROCESS)` with the service's declaration (process.py): it
+reads the settings, opens a channel to each callee, builds the bus, calls the service's `wire()` and
+runs the server until SIGTERM. `run_service` is the server itself, for a process that is not a
+declared service (a benchmark's).
 
-    async def main() -> None:
-        settings = ServiceSettings.load("carting", calls=["cataloging"])
-        catalog = CatalogServiceStub(channel_to("cataloging", settings.address("cataloging")))
-        bus = EventBus("carting", settings.kafka_bootstrap, settings.schema_registry_url)
-        starting = asyncio.create_task(bus.start())  # restores while the server answers NOT_SERVING
-        await run_service(
-            settings,
-            servicers=[(add_CartServiceServicer_to_server, CartServicer(bus, catalog))],
-            readiness=[*infrastructure_checks(settings), bus.ready],
-            on_shutdown=[bus.stop],
-        )
-
-    asyncio.run(main())
-
-Health answers NOT_SERVING until every readiness check passes, and goes back to NOT_SERVING when
-one stops passing (checks run every READINESS_INTERVAL_SECONDS). On SIGTERM or SIGINT health goes
-NOT_SERVING, the server takes no new calls, calls under way get the grace period to finish, then the
-shutdown hooks run in order and run_service returns, so the process exits 0.
+Health answers NOT_SERVING until every readiness check passes (the bus's own: stores restored,
+partitions held; Kafka and the registry answer; the service's own from `Wired.readiness`), and goes
+back to NOT_SERVING when one stops passing (checks run every READINESS_INTERVAL_SECONDS). On SIGTERM
+or SIGINT health goes NOT_SERVING, the server takes no new calls, calls under way get the grace period
+to finish, then the shutdown hooks run in order and run_service returns, so the process exits 0.
 """
 
 from __future__ import annotations
@@ -40,21 +30,34 @@ from pythonjsonlogger.json import JsonFormatter
 from tenacity import AsyncRetrying, wait_exponential
 
 from services.runtime.bus import EventBus
-from services.runtime.clients import close_channels
-from services.runtime.config import ServiceSettings
+from services.runtime.clients import channel_to, close_channels
+from services.runtime.config import ServiceSettings, fail
 from services.runtime.interceptors import CallInterceptor
-from tools.processes import fail
+from services.runtime.process import AddServicer, ReadinessCheck, ServiceProcess
 
-ReadinessCheck = Callable[[], Awaitable[bool]]
 ShutdownHook = Callable[[], Awaitable[Any]]
-AddServicer = Callable[[Any, Any], None]  # the generated add_XServicer_to_server
 
 READINESS_INTERVAL_SECONDS = 2.0
+STARTING_INTERVAL_SECONDS = 0.25
 CHECK_TIMEOUT_SECONDS = 2.0  # a check that takes longer has failed
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 log = logging.getLogger(__name__)
+
+
+def serve(process: ServiceProcess) -> None:
+    """Run a declared service until SIGTERM or SIGINT: `python -m services.<name>` calls this."""
+    asyncio.run(_serve(process))
+
+
+async def _serve(process: ServiceProcess) -> None:
+    settings = process.settings.load(process.name, calls=process.calls)
+    settings.check_at_start()
+    bus = EventBus(process.name, settings.kafka_bootstrap, settings.schema_registry_url, namespace=settings.namespace)
+    callees = {callee: stub(channel_to(callee, settings.address(callee))) for callee, stub in process.calls.items()}
+    wired = process.wire(bus, callees, settings)
+    await run_service(settings, servicers=wired.servicers, bus=bus, readiness=getattr(wired, "readiness", ()))
 
 
 async def run_service(
@@ -179,7 +182,8 @@ async def _keep_health_true(health: HealthServicer, services: list[str], checks:
                     extra={"status": "SERVING" if serving else "NOT_SERVING", "failing": failing})
             for service in ("", *services):
                 await health.set(service, SERVING if serving else NOT_SERVING)
-        await asyncio.sleep(READINESS_INTERVAL_SECONDS)
+        # Starting up, every moment NOT_SERVING is a moment a launcher or a balancer waits: ask again soon.
+        await asyncio.sleep(READINESS_INTERVAL_SECONDS if serving else STARTING_INTERVAL_SECONDS)
 
 
 async def _why_failing(check: ReadinessCheck) -> str | None:

@@ -1,59 +1,6 @@
-"""Stocking's entry point: `python -m services.stocking` (port STOCKING_PORT, default 9003)."""
+"""Stocking's entry point: `python -m services.stocking`."""
 
-from __future__ import annotations
+from services.runtime.server import serve
+from services.stocking.bootstrap import PROCESS
 
-import asyncio
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from pydantic import Field
-from stocking.v1.stock_service_pb2_grpc import add_StockServiceServicer_to_server
-
-from services.runtime.bus import EventBus
-from services.runtime.config import ServiceSettings
-from services.runtime.server import AddServicer, run_service
-from services.runtime.shop_settings import ShopSettings
-from services.stocking.handlers import Handlers
-from services.stocking.servicer import SETTING_DEFAULTS, Stock, StockServicer
-
-
-class StockingSettings(ServiceSettings):
-    # Shifts the service's clock: lets a test or a drill see reservations expire without waiting
-    # out the shortest time-to-live (1 minute). 0 in a real deployment.
-    clock_offset_seconds: float = Field(0.0, validation_alias="STOCKING_CLOCK_OFFSET_SECONDS",
-                                        description="a number of seconds")
-    expiry_sweep_seconds: float = Field(1.0, gt=0, validation_alias="STOCKING_EXPIRY_SWEEP_SECONDS",
-                                        description="a number of seconds > 0")
-
-
-@dataclass
-class Wired:
-    """Stocking wired to its bus: what main() serves, and the parts a test drives and looks into."""
-
-    servicer: StockServicer
-    stock: Stock
-
-    @property
-    def servicers(self) -> list[tuple[AddServicer, object]]:
-        return [(add_StockServiceServicer_to_server, self.servicer)]
-
-
-def wire(bus: EventBus, callees: Mapping[str, Any], settings: StockingSettings) -> Wired:
-    """Stocking's stock, handlers, servicer and sweep on `bus` (stocking calls no other service: `callees` is empty)."""
-    offset = timedelta(seconds=settings.clock_offset_seconds)
-    stock = Stock(bus, ShopSettings(bus, defaults=SETTING_DEFAULTS), clock=lambda: datetime.now(UTC) + offset)
-    Handlers(stock)
-    bus.every(settings.expiry_sweep_seconds, stock.expire_due_reservations)
-    return Wired(servicer=StockServicer(stock), stock=stock)
-
-
-async def main() -> None:
-    settings = StockingSettings.load("stocking")
-    bus = EventBus("stocking", settings.kafka_bootstrap, settings.schema_registry_url, namespace=settings.namespace)
-    await run_service(settings, servicers=wire(bus, {}, settings).servicers, bus=bus)
-
-
-if __name__ == "__main__":
-    asyncio.run(main())
+serve(PROCESS)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.contracts.services import build
+from services.runtime.inprocess import build
 from tools.contracts import Consumer, consumers, run_consumer
 
 PAIRS = [(consumer, provider) for consumer in consumers().values() for provider in consumer.providers()]

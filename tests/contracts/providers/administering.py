@@ -9,8 +9,8 @@ import functools
 from administering.v1 import admin_service_pb2 as admin_api
 
 from services.administering import domain, messages
+from services.runtime.inprocess import build
 from tests.contracts.consumers.administering import STAFF_ID, onboard_seller
-from tests.contracts.services import build
 from tools.contracts import Provider, Service
 
 PROVIDER = Provider("administering", functools.partial(build, "administering"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from services.runtime.inprocess import build
 from tests.contracts.consumers.billing import (
     ORDER_CANCELLED,
     ORDER_CONFIRMED,
@@ -12,7 +13,6 @@ from tests.contracts.consumers.billing import (
     PAYMENT_REFUNDED,
     PAYMENTS,
 )
-from tests.contracts.services import build
 from tools.contracts import Provider, Service
 
 PROVIDER = Provider("billing", functools.partial(build, "billing"))

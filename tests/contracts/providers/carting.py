@@ -6,8 +6,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from services.runtime.inprocess import build
 from tests.contracts.consumers.carting import cart_with_line
-from tests.contracts.services import build
 from tools.contracts import Provider, Service
 
 PROVIDER = Provider("carting", functools.partial(build, "carting"))

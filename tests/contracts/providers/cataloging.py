@@ -8,8 +8,8 @@ from typing import Any
 
 from cataloging.v1 import catalog_service_pb2 as catalog_api
 
+from services.runtime.inprocess import build
 from tests.contracts.consumers.cataloging import SELLER, SELLER_ONBOARDED, SELLERS, SKU, product
-from tests.contracts.services import build
 from tests.contracts.values import eur
 from tools.contracts import Provider, Service
 

@@ -7,6 +7,7 @@ import functools
 
 from ordering.v1 import order_service_pb2 as order_api
 
+from services.runtime.inprocess import build
 from tests.contracts.consumers.ordering import (
     DELIVERED,
     SHIPMENT_CREATED,
@@ -16,7 +17,6 @@ from tests.contracts.consumers.ordering import (
     handle,
     place_order,
 )
-from tests.contracts.services import build
 from tools.contracts import Provider, Service
 
 PROVIDER = Provider("ordering", functools.partial(build, "ordering"))

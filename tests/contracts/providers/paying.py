@@ -8,13 +8,13 @@ from paying.v1 import payment_service_pb2 as payment_api
 
 from services.paying import domain
 from services.paying.servicer import now
+from services.runtime.inprocess import build
 from tests.contracts.consumers.paying import (
     ORDER_CANCELLED,
     ORDER_CREATED,
     ORDERS,
     REFUND_REQUESTED,
 )
-from tests.contracts.services import build
 from tests.contracts.values import eur
 from tools.contracts import Provider, Service
 

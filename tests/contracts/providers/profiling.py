@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from services.runtime.inprocess import build
 from tests.contracts.consumers.profiling import ORDER_CONFIRMED, handle, register
-from tests.contracts.services import build
 from tools.contracts import Provider, Service
 
 PROVIDER = Provider("profiling", functools.partial(build, "profiling"))

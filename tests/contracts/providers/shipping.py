@@ -7,8 +7,8 @@ import functools
 from shipping.v1 import shipment_pb2
 from shipping.v1 import shipping_service_pb2 as shipping_api
 
+from services.runtime.inprocess import build
 from tests.contracts.consumers.shipping import ORDER_CANCELLED, ORDER_CONFIRMED, ORDERS, shipment
-from tests.contracts.services import build
 from tools.contracts import Provider, Service
 
 PROVIDER = Provider("shipping", functools.partial(build, "shipping"))

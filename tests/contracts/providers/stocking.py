@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from services.runtime.inprocess import build
 from tests.contracts.consumers.stocking import (
     ORDER_CANCELLED,
     ORDER_CONFIRMED,
@@ -13,7 +14,6 @@ from tests.contracts.consumers.stocking import (
     SKU,
     set_stock,
 )
-from tests.contracts.services import build
 from tools.contracts import Provider, Service
 
 PROVIDER = Provider("stocking", functools.partial(build, "stocking"))

@@ -1,0 +1,37 @@
+"""Cataloging put together: its settings, the services it calls, `wire()`, and its declaration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cataloging.v1.catalog_service_pb2_grpc import add_CatalogServiceServicer_to_server
+
+from services.cataloging.handlers import Handlers
+from services.cataloging.servicer import Catalog, CatalogServicer
+from services.runtime.bus import EventBus
+from services.runtime.config import ServiceSettings
+from services.runtime.process import AddServicer, ServiceProcess
+
+
+@dataclass
+class Wired:
+    """Cataloging wired to its bus: what main() serves, and the parts a test drives and looks into."""
+
+    servicer: CatalogServicer
+    catalog: Catalog
+
+    @property
+    def servicers(self) -> list[tuple[AddServicer, object]]:
+        return [(add_CatalogServiceServicer_to_server, self.servicer)]
+
+
+def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -> Wired:
+    """Cataloging's catalog, handlers and servicer on `bus` (cataloging calls no other service: `callees` is empty)."""
+    catalog = Catalog(bus)
+    Handlers(catalog)
+    return Wired(servicer=CatalogServicer(catalog), catalog=catalog)
+
+
+PROCESS = ServiceProcess("cataloging", port=9002, wire=wire)
