@@ -12,8 +12,9 @@ from cataloging.v1.catalog_service_pb2_grpc import CatalogServiceStub
 from profiling.v1.profile_service_pb2_grpc import ProfileServiceStub
 from stocking.v1.stock_service_pb2_grpc import StockServiceStub
 
-from services.administering.handlers import StockLevelHandlers
-from services.administering.servicer import AdminServicer, Stores
+from services.administering.handlers import AdministeringHandlers
+from services.administering.servicer import AdminServicer
+from services.administering.stores import Stores
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
 from services.runtime.process import AddServicer, ReadinessCheck, ServiceProcess
@@ -44,7 +45,7 @@ def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -
     stores = Stores.on(bus)
     servicer = AdminServicer(bus, stores, profiles=callees["profiling"], catalog=callees["cataloging"],
                              stock=callees["stocking"])
-    StockLevelHandlers(stores).register(bus)
+    AdministeringHandlers(stores).register(bus)
     bus.every(SEED_RETRY_SECONDS, servicer.seed_settings)
     bus.every(SWEEP_SECONDS, servicer.finish_left_behind_onboardings)
 

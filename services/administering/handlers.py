@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from services.administering.servicer import StockAlertView, Stores
+from services.administering.stores import LEVELS_TOPIC, StockAlertView, Stores
 from services.runtime.bus import EventBus, EventContext
 from services.runtime.errors import InvalidArgument
 from services.runtime.proto import to_datetime
 
-LEVELS_TOPIC = "stocking.levels.v1"
 CONDITIONS = {"low_stock_detected": "LOW_STOCK", "out_of_stock": "OUT_OF_STOCK", "back_in_stock": "BACK_IN_STOCK"}
 
 
-class StockLevelHandlers:
+class AdministeringHandlers:
     def __init__(self, stores: Stores) -> None:
         self.alerts = stores.stock_alerts
 

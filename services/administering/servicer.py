@@ -14,7 +14,6 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -32,15 +31,13 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_e
 
 from services.administering import domain, messages
 from services.administering.domain import OnboardingState, OnboardingStep, OnboardingUndo
+from services.administering.stores import SELLERS_TOPIC, SETTINGS_TOPIC, Stores
 from services.runtime import errors
 from services.runtime.bus import EventBus
 from services.runtime.errors import FailedPrecondition, InvalidArgument, required
 from services.runtime.interceptors import PASSED_ON_CODES
-from services.runtime.store import JsonCodec, Store
 from services.runtime.transactions import UnitOfWork
 
-SELLERS_TOPIC = "administering.sellers.v1"
-SETTINGS_TOPIC = "administering.settings.v1"
 MAX_STOCK_NOTE = 500  # stocking's limit on a movement note (and cataloging's on an archive reason)
 # Cataloging learns of a seller from SellerOnboarded a moment after we publish it: a product for a
 # seller that new is retried for this long before "seller unknown" counts as a refusal.
@@ -58,42 +55,6 @@ _REFUSALS: dict[grpc.StatusCode, type[errors.DomainError]] = {
     kind.code: kind for kind in (errors.InvalidArgument, errors.NotFound, errors.AlreadyExists,
                                  errors.FailedPrecondition, errors.PermissionDenied, errors.Unauthenticated)
 }
-
-
-@dataclass(frozen=True)
-class StockAlertView:
-    """The latest stock-level condition stocking reported for a SKU, for the back-office."""
-
-    sku: str
-    condition: str  # LOW_STOCK, OUT_OF_STOCK or BACK_IN_STOCK (the event that set it)
-    alert_id: str  # stocking's alert (empty for BACK_IN_STOCK)
-    on_hand: int
-    reserved: int
-    available: int
-    low_stock_threshold: int
-    as_of: datetime  # the level's time: an older event never overwrites a newer one
-    received_at: datetime
-
-
-@dataclass
-class Stores:
-    sellers: Store[domain.Seller]
-    seller_emails: Store[str]  # normalised email -> seller id
-    seller_vat_numbers: Store[str]  # normalised VAT number -> seller id
-    onboardings: Store[domain.ProductOnboarding]  # by SKU
-    settings: Store[domain.Setting]  # by name
-    stock_alerts: Store[StockAlertView]  # by SKU
-
-    @classmethod
-    def on(cls, bus: EventBus) -> Stores:
-        return cls(
-            sellers=bus.store("sellers", JsonCodec(domain.Seller)),
-            seller_emails=bus.store("seller-emails", JsonCodec(str)),
-            seller_vat_numbers=bus.store("seller-vat-numbers", JsonCodec(str)),
-            onboardings=bus.store("onboardings", JsonCodec(domain.ProductOnboarding)),
-            settings=bus.store("settings", JsonCodec(domain.Setting)),
-            stock_alerts=bus.store("stock-alerts", JsonCodec(StockAlertView)),
-        )
 
 
 def now() -> datetime:

@@ -9,9 +9,11 @@ from typing import Any
 from billing.v1.billing_service_pb2_grpc import add_BillingServiceServicer_to_server
 from pydantic import Field
 
+from services.billing import domain
 from services.billing.domain import Address, Party
-from services.billing.handlers import BillingHandlers
-from services.billing.servicer import BillingServicer, Books
+from services.billing.handlers import DEFAULT_TAX_RATES, BillingHandlers
+from services.billing.servicer import BillingServicer
+from services.billing.stores import Books
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
 from services.runtime.process import AddServicer, ServiceProcess
@@ -54,8 +56,10 @@ class Wired:
 def wire(bus: EventBus, callees: Mapping[str, Any], settings: BillingSettings) -> Wired:
     """Billing's books, handlers and servicer on `bus` (billing calls no other service: `callees` is empty)."""
     books = Books(bus)
-    handlers = BillingHandlers(bus, books, settings.seller())
-    return Wired(servicer=BillingServicer(bus, books), books=books, settings=handlers.settings)
+    shop_settings = ShopSettings(bus, defaults={
+        f"{domain.TAX_RATE_SETTING_PREFIX}{tax_class}": rate for tax_class, rate in DEFAULT_TAX_RATES.items()})
+    BillingHandlers(books, settings.seller(), shop_settings).register(bus)
+    return Wired(servicer=BillingServicer(bus, books), books=books, settings=shop_settings)
 
 
 PROCESS = ServiceProcess("billing", port=9007, wire=wire, settings=BillingSettings)

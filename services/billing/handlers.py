@@ -7,7 +7,7 @@ from typing import Any
 
 from services.billing import domain, messages
 from services.billing.domain import CREDIT_NOTE_PREFIX, INVOICE_PREFIX, Party, counter_key
-from services.billing.servicer import Books, now, set_tax_rate
+from services.billing.stores import Books, now, set_tax_rate
 from services.runtime.bus import EventBus, EventContext
 from services.runtime.errors import FailedPrecondition
 from services.runtime.shop_settings import ShopSettings
@@ -18,15 +18,14 @@ DEFAULT_TAX_RATES = {"standard": 2000, "reduced": 550, "super_reduced": 210, "ze
 
 
 class BillingHandlers:
-    def __init__(self, bus: EventBus, books: Books, seller: Party) -> None:
-        self.books = books
-        self.seller = seller
+    def __init__(self, books: Books, seller: Party, settings: ShopSettings) -> None:
+        self.books, self.seller, self.settings = books, seller, settings
+
+    def register(self, bus: EventBus) -> None:
         bus.on(ORDERS, "order_created", self.order_created)
         bus.on(ORDERS, "order_confirmed", self.order_confirmed)
         bus.on(ORDERS, "order_cancelled", self.order_cancelled)
         bus.on(PAYMENTS, "payment_refunded", self.payment_refunded)
-        self.settings = ShopSettings(bus, defaults={
-            f"{domain.TAX_RATE_SETTING_PREFIX}{tax_class}": rate for tax_class, rate in DEFAULT_TAX_RATES.items()})
         for tax_class in domain.TAX_CLASSES:
             self.settings.on_change(f"{domain.TAX_RATE_SETTING_PREFIX}{tax_class}", self.tax_rate_changed)
 

@@ -15,8 +15,9 @@ from shipping.v1.shipping_service_pb2_grpc import ShippingServiceStub
 from stocking.v1.stock_service_pb2_grpc import StockServiceStub
 
 from services.carting import domain
-from services.carting.handlers import CustomerStatusView, Handlers, expire_abandoned_carts
+from services.carting.handlers import CartingHandlers, expire_abandoned_carts
 from services.carting.servicer import SETTING_DEFAULTS, CartServicer
+from services.carting.stores import CustomerStatusView
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
 from services.runtime.process import AddServicer, ServiceProcess
@@ -53,7 +54,7 @@ def wire(bus: EventBus, callees: Mapping[str, Any], settings: CartingSettings) -
     carts = bus.store("carts", JsonCodec(domain.Cart))
     customer_carts = bus.store("customer-carts", JsonCodec(str))
     statuses = bus.store("customer-statuses", JsonCodec(CustomerStatusView))
-    Handlers(bus, carts, statuses)
+    CartingHandlers(bus, carts, statuses).register(bus)
     shop_settings = ShopSettings(bus, defaults=SETTING_DEFAULTS)
     servicer = CartServicer(bus, shop_settings, carts, customer_carts, statuses, catalog=callees["cataloging"],
                             stock=callees["stocking"], shipping=callees["shipping"])

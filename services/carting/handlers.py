@@ -8,28 +8,19 @@ view of who is VIP; settings are read by ShopSettings itself.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.carting import domain, messages
+from services.carting.stores import CUSTOMERS_TOPIC, PRODUCTS_TOPIC, CustomerStatusView
 from services.runtime.bus import EventBus, EventContext
 from services.runtime.store import Store
 
-PRODUCTS_TOPIC = "cataloging.products.v1"
-CUSTOMERS_TOPIC = "profiling.customers.v1"
 
-
-@dataclass
-class CustomerStatusView:
-    """A customer's loyalty status as profiling last announced it."""
-
-    status: str  # "STANDARD", "VIP"; a tier carting does not know counts as STANDARD
-    version: int = 0  # the event's aggregate_version: an older event changes nothing
-
-
-class Handlers:
+class CartingHandlers:
     def __init__(self, bus: EventBus, carts: Store[domain.Cart], statuses: Store[CustomerStatusView]) -> None:
         self.bus, self.carts, self.statuses = bus, carts, statuses
+
+    def register(self, bus: EventBus) -> None:
         bus.on(PRODUCTS_TOPIC, "product_price_changed", self.product_price_changed)
         bus.on(PRODUCTS_TOPIC, "product_updated", self.product_updated)
         bus.on(PRODUCTS_TOPIC, "product_archived", self.product_archived)

@@ -24,7 +24,7 @@ from shipping.v1 import shipping_service_pb2 as shipping_pb
 from stocking.v1 import stock_service_pb2 as stock_pb
 
 from services.carting import domain, messages
-from services.carting.handlers import CustomerStatusView
+from services.carting.stores import CustomerStatusView
 from services.runtime.bus import EventBus
 from services.runtime.clients import answers_of
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, required

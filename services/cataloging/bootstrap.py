@@ -8,8 +8,9 @@ from typing import Any
 
 from cataloging.v1.catalog_service_pb2_grpc import add_CatalogServiceServicer_to_server
 
-from services.cataloging.handlers import Handlers
-from services.cataloging.servicer import Catalog, CatalogServicer
+from services.cataloging.handlers import CatalogingHandlers
+from services.cataloging.servicer import CatalogServicer
+from services.cataloging.stores import Catalog
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
 from services.runtime.process import AddServicer, ServiceProcess
@@ -30,7 +31,7 @@ class Wired:
 def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -> Wired:
     """Cataloging's catalog, handlers and servicer on `bus` (cataloging calls no other service: `callees` is empty)."""
     catalog = Catalog(bus)
-    Handlers(catalog)
+    CatalogingHandlers(catalog).register(bus)
     return Wired(servicer=CatalogServicer(catalog), catalog=catalog)
 
 

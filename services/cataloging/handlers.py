@@ -16,11 +16,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.cataloging import domain, messages
-from services.cataloging.servicer import Catalog, publish_product_events
-from services.runtime.bus import EventContext
-
-LEVELS_TOPIC = "stocking.levels.v1"
-SELLERS_TOPIC = "administering.sellers.v1"
+from services.cataloging.stores import LEVELS_TOPIC, SELLERS_TOPIC, Catalog, publish_product_events
+from services.runtime.bus import EventBus, EventContext
 
 
 class Raced(Exception):
@@ -28,10 +25,11 @@ class Raced(Exception):
     SKU or the seller in between): the bus runs the handler again, in a fresh unit of work."""
 
 
-class Handlers:
+class CatalogingHandlers:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        bus = catalog.bus
+
+    def register(self, bus: EventBus) -> None:
         for signal in domain.StockSignal:
             bus.on(LEVELS_TOPIC, signal.value, self.stock_signal)
         for event in ("seller_onboarded", "seller_updated", "seller_suspended"):

@@ -13,8 +13,9 @@ from ordering.v1.order_service_pb2_grpc import add_OrderServiceServicer_to_serve
 from shipping.v1.shipping_service_pb2_grpc import ShippingServiceStub
 
 from services.ordering import domain
-from services.ordering.handlers import SETTING_DEFAULTS, SagaHandlers, time_out_stalled_orders
-from services.ordering.servicer import CartClaim, OrderServicer
+from services.ordering.handlers import SETTING_DEFAULTS, OrderingHandlers, time_out_stalled_orders
+from services.ordering.servicer import OrderServicer
+from services.ordering.stores import CartClaim
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
 from services.runtime.process import AddServicer, ServiceProcess
@@ -49,7 +50,7 @@ def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -
     keys = bus.store("idempotency-keys", JsonCodec(str))
     claims = bus.store("cart-claims", JsonCodec(CartClaim))
     shop_settings = ShopSettings(bus, defaults=SETTING_DEFAULTS)
-    SagaHandlers(bus, orders)
+    OrderingHandlers(orders).register(bus)
     servicer = OrderServicer(bus, orders, keys, claims, carting=callees["carting"], shipping=callees["shipping"])
     bus.every(TIMEOUT_SWEEP_SECONDS, functools.partial(time_out_stalled_orders, bus, orders, shop_settings))
     bus.every(CART_CLOSE_RETRY_SECONDS, servicer.retry_cart_closes)

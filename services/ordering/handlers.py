@@ -11,20 +11,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.ordering import domain, messages
+from services.ordering.stores import ORDERS_TOPIC, SAGA_TOPICS
 from services.runtime.bus import EventBus, EventContext
 from services.runtime.errors import NotFound
 from services.runtime.shop_settings import ShopSettings
 from services.runtime.store import Store
 
-ORDERS_TOPIC = "ordering.orders.v1"
-SAGA_TOPICS = ("stocking.reservations.v1", "paying.payments.v1", "billing.invoices.v1", "shipping.shipments.v1")
 # Administering's default, used until the settings topic says otherwise.
 SETTING_DEFAULTS = {"saga.step_timeout": domain.DEFAULT_STEP_TIMEOUT}
 
 
-class SagaHandlers:
-    def __init__(self, bus: EventBus, orders: Store[domain.Order]) -> None:
+class OrderingHandlers:
+    """The checkout saga's steps: every answer of a participant moves its order on."""
+
+    def __init__(self, orders: Store[domain.Order]) -> None:
         self.orders = orders
+
+    def register(self, bus: EventBus) -> None:
         for topic in SAGA_TOPICS:  # every event the topic map says ordering consumes there
             for name in bus.topics[topic].consumers["ordering"]:
                 bus.on(topic, name, self.saga_step)

@@ -18,7 +18,6 @@ import dataclasses
 import logging
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +30,7 @@ from shipping.v1 import shipping_service_pb2 as shipping_pb
 from shop.common.v1 import paging_pb2
 
 from services.ordering import domain, messages
-from services.ordering.handlers import ORDERS_TOPIC
+from services.ordering.stores import ORDERS_TOPIC, CartClaim
 from services.runtime.bus import EventBus, is_outage
 from services.runtime.clients import answers_of
 from services.runtime.errors import (
@@ -48,17 +47,6 @@ from services.runtime.transactions import UnitOfWork
 
 ORDER_NUMBER = re.compile(r"^ORD-(\d{4})-(\d+)$")
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class CartClaim:
-    """The order made from a cart, and whether carting closed the cart for it."""
-
-    order_id: str
-    closed: bool = False
-    # Carting's permanent refusal to close (the cart changed after it was priced ...): the order
-    # stands, the cart stays open and may be ordered again.
-    refusal: str = ""
 
 
 def now() -> datetime:

@@ -8,8 +8,9 @@ from typing import Any
 
 from paying.v1.payment_service_pb2_grpc import add_PaymentServiceServicer_to_server
 
-from services.paying.handlers import PaymentHandlers
-from services.paying.servicer import Payments, PaymentServicer
+from services.paying.handlers import PayingHandlers
+from services.paying.servicer import PaymentServicer
+from services.paying.stores import Payments
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
 from services.runtime.process import AddServicer, ServiceProcess
@@ -30,7 +31,7 @@ class Wired:
 def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -> Wired:
     """Paying's payments, handlers and servicer on `bus` (paying calls no other service: `callees` is empty)."""
     payments = Payments(bus)
-    PaymentHandlers(bus, payments)
+    PayingHandlers(payments).register(bus)
     return Wired(servicer=PaymentServicer(bus, payments), payments=payments)
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import uuid
 
 from services.paying import domain, messages
-from services.paying.servicer import Payments, now, provider_reference
+from services.paying.stores import Payments, now, provider_reference
 from services.runtime.bus import EventBus, EventContext
 from services.runtime.errors import FailedPrecondition
 
 ORDERS = "ordering.orders.v1"
 
 
-class PaymentHandlers:
-    def __init__(self, bus: EventBus, payments: Payments) -> None:
+class PayingHandlers:
+    def __init__(self, payments: Payments) -> None:
         self.payments = payments
+
+    def register(self, bus: EventBus) -> None:
         bus.on(ORDERS, "order_created", self.order_created)
         bus.on(ORDERS, "order_cancelled", self.order_cancelled)
         bus.on(ORDERS, "order_refund_requested", self.order_refund_requested)

@@ -19,8 +19,9 @@ from profiling.v1.profile_service_pb2_grpc import add_ProfileServiceServicer_to_
 from pydantic import AfterValidator, Field
 
 from services.profiling import domain
-from services.profiling.handlers import OrderHandlers
-from services.profiling.servicer import SETTING_DEFAULTS, ProfileServicer, Stores
+from services.profiling.handlers import ProfilingHandlers
+from services.profiling.servicer import SETTING_DEFAULTS, ProfileServicer
+from services.profiling.stores import Stores
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings, fail
 from services.runtime.errors import InvalidArgument
@@ -73,7 +74,7 @@ def wire(bus: EventBus, callees: Mapping[str, Any], settings: ProfilingSettings)
     shop_settings = ShopSettings(bus, defaults=SETTING_DEFAULTS)
     # argon2id with the library's defaults (RFC 9106's low-memory profile).
     servicer = ProfileServicer(bus, stores, shop_settings, PasswordHasher())
-    OrderHandlers(stores, shop_settings).register(bus)
+    ProfilingHandlers(stores, shop_settings).register(bus)
 
     async def first_admin() -> None:  # idempotent: a no-op once the account exists
         await servicer.ensure_first_admin(settings.admin_email, settings.admin_password, settings.admin_name)

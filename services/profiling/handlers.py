@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from shop.common.v1 import money_pb2
 
 from services.profiling import domain, messages
-from services.profiling.servicer import CUSTOMERS_TOPIC, VIP_THRESHOLD, Stores
+from services.profiling.stores import CUSTOMERS_TOPIC, VIP_THRESHOLD, Stores
 from services.runtime.bus import EventBus, EventContext
 from services.runtime.errors import InvalidArgument
 from services.runtime.shop_settings import ShopSettings
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 OrderUseCase = Callable[..., tuple[domain.Customer, list[domain.CustomerStatusChanged]]]
 
 
-class OrderHandlers:
+class ProfilingHandlers:
     def __init__(self, stores: Stores, settings: ShopSettings) -> None:
         self.stores, self.settings = stores, settings
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,39 +18,18 @@ from profiling.v1 import profile_service_pb2 as pb
 from profiling.v1 import profile_service_pb2_grpc
 
 from services.profiling import domain, messages
+from services.profiling.stores import CUSTOMERS_TOPIC, SHOP_CURRENCY, VIP_THRESHOLD, Stores
 from services.runtime.bus import EventBus
 from services.runtime.errors import FailedPrecondition, InvalidArgument, required
 from services.runtime.shop_settings import ShopSettings
-from services.runtime.store import JsonCodec, Store
+from services.runtime.store import Store
 from services.runtime.transactions import UnitOfWork
 
-CUSTOMERS_TOPIC = "profiling.customers.v1"
-SHOP_CURRENCY = "shop.currency"
-VIP_THRESHOLD = "customer.vip_threshold"
 # What profiling assumes until administering has published the settings.
 SETTING_DEFAULTS: dict[str, Any] = {
     SHOP_CURRENCY: domain.DEFAULT_VIP_THRESHOLD.currency,
     VIP_THRESHOLD: (domain.DEFAULT_VIP_THRESHOLD.amount_minor, domain.DEFAULT_VIP_THRESHOLD.currency),
 }
-
-
-@dataclass
-class Stores:
-    customers: Store[domain.Customer]
-    customer_emails: Store[str]  # normalised email -> customer id
-    staff: Store[domain.StaffMember]
-    staff_emails: Store[str]  # normalised email -> staff id
-    sign_in_attempts: Store[domain.SignInAttempts]  # "<account kind>:<email>", unknown emails too
-
-    @classmethod
-    def on(cls, bus: EventBus) -> Stores:
-        return cls(
-            customers=bus.store("customers", JsonCodec(domain.Customer)),
-            customer_emails=bus.store("customer-emails", JsonCodec(str)),
-            staff=bus.store("staff", JsonCodec(domain.StaffMember)),
-            staff_emails=bus.store("staff-emails", JsonCodec(str)),
-            sign_in_attempts=bus.store("sign-in-attempts", JsonCodec(domain.SignInAttempts)),
-        )
 
 
 def now() -> datetime:

@@ -50,6 +50,7 @@ from services.runtime.transactions import Committer, OutgoingRecord, Transaction
 log = logging.getLogger(__name__)
 
 Handler = Callable[["EventContext"], Awaitable[None]]
+Publish = Callable[..., Any]  # bus.publish bound to a unit of work, or EventContext.publish
 DEFERRED_OFFSETS_AT_MOST = 2.0  # seconds a skipped event's offset may wait for a transaction to ride with
 T = TypeVar("T")
 

@@ -14,7 +14,8 @@ from services.runtime.config import ServiceSettings
 from services.runtime.process import AddServicer, ServiceProcess
 from services.shipping.domain import Address
 from services.shipping.handlers import ShippingHandlers
-from services.shipping.servicer import Shipments, ShippingServicer
+from services.shipping.servicer import ShippingServicer
+from services.shipping.stores import Shipments
 
 
 class ShippingSettings(ServiceSettings):
@@ -50,7 +51,7 @@ class Wired:
 def wire(bus: EventBus, callees: Mapping[str, Any], settings: ShippingSettings) -> Wired:
     """Shipping's shipments, handlers and servicer on `bus` (shipping calls no other service: `callees` is empty)."""
     shipments = Shipments(bus)
-    ShippingHandlers(bus, shipments)
+    ShippingHandlers(shipments).register(bus)
     servicer = ShippingServicer(bus, shipments, settings.sender())
     return Wired(servicer=servicer, shipments=shipments)
 

@@ -6,14 +6,16 @@ import uuid
 
 from services.runtime.bus import EventBus, EventContext
 from services.shipping import domain, messages
-from services.shipping.servicer import Shipments, now
+from services.shipping.stores import Shipments, now
 
 ORDERS = "ordering.orders.v1"
 
 
 class ShippingHandlers:
-    def __init__(self, bus: EventBus, shipments: Shipments) -> None:
+    def __init__(self, shipments: Shipments) -> None:
         self.shipments = shipments
+
+    def register(self, bus: EventBus) -> None:
         bus.on(ORDERS, "order_confirmed", self.order_confirmed)
         bus.on(ORDERS, "order_cancelled", self.order_cancelled)
 

@@ -14,8 +14,9 @@ from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
 from services.runtime.process import AddServicer, ServiceProcess
 from services.runtime.shop_settings import ShopSettings
-from services.stocking.handlers import Handlers
-from services.stocking.servicer import SETTING_DEFAULTS, Stock, StockServicer
+from services.stocking.handlers import StockingHandlers
+from services.stocking.servicer import StockServicer
+from services.stocking.stores import SETTING_DEFAULTS, Stock
 
 
 class StockingSettings(ServiceSettings):
@@ -43,7 +44,7 @@ def wire(bus: EventBus, callees: Mapping[str, Any], settings: StockingSettings) 
     """Stocking's stock, handlers, servicer and sweep on `bus` (stocking calls no other service: `callees` is empty)."""
     offset = timedelta(seconds=settings.clock_offset_seconds)
     stock = Stock(bus, ShopSettings(bus, defaults=SETTING_DEFAULTS), clock=lambda: datetime.now(UTC) + offset)
-    Handlers(stock)
+    StockingHandlers(stock).register(bus)
     bus.every(settings.expiry_sweep_seconds, stock.expire_due_reservations)
     return Wired(servicer=StockServicer(stock), stock=stock)
 

@@ -19,24 +19,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.runtime.bus import EventContext
+from services.runtime.bus import EventBus, EventContext
 from services.stocking import domain, messages
-from services.stocking.servicer import Stock
-
-ORDERS_TOPIC = "ordering.orders.v1"
-PRODUCTS_TOPIC = "cataloging.products.v1"
+from services.stocking.stores import ORDERS_TOPIC, PRODUCTS_TOPIC, Stock
 
 
-class Handlers:
+class StockingHandlers:
     def __init__(self, stock: Stock) -> None:
         self.stock = stock
-        bus = stock.bus
+
+    def register(self, bus: EventBus) -> None:
         bus.on(ORDERS_TOPIC, "order_created", self.order_created)
         bus.on(ORDERS_TOPIC, "order_confirmed", self.order_confirmed)
         bus.on(ORDERS_TOPIC, "order_cancelled", self.order_cancelled)
         bus.on(PRODUCTS_TOPIC, "product_published", self.product_published)
         bus.on(PRODUCTS_TOPIC, "product_archived", self.product_archived)
-        stock.shop_settings.on_change(domain.LOW_STOCK_THRESHOLD_SETTING, self.threshold_changed)
+        self.stock.shop_settings.on_change(domain.LOW_STOCK_THRESHOLD_SETTING, self.threshold_changed)
 
     def _order_id(self, event: EventContext) -> str:
         return str(event.event.order_id or event.metadata.aggregate_id)

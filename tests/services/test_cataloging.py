@@ -27,7 +27,7 @@ from shop.common.v1 import money_pb2, paging_pb2
 from stocking.v1 import events_pb2 as stocking_pb
 
 from services.cataloging import domain
-from services.cataloging.servicer import ProductListing
+from services.cataloging.stores import ProductListing
 from services.runtime.store import Store
 from tests.platform import Platform
 

@@ -11,7 +11,7 @@ from ordering.v1 import order_pb2
 from profiling.v1 import profile_service_pb2 as profile_api
 
 from services.profiling import domain
-from services.profiling.servicer import VIP_THRESHOLD
+from services.profiling.stores import VIP_THRESHOLD
 from tests.contracts.values import eur
 from tools.contracts import Consumer, Service, metadata
 
