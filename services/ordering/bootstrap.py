@@ -16,6 +16,7 @@ from services.ordering import domain
 from services.ordering.handlers import SETTING_DEFAULTS, OrderingHandlers, time_out_stalled_orders
 from services.ordering.servicer import OrderServicer
 from services.ordering.stores import CartClaim
+from services.ordering.usecases import Checkout
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
 from services.runtime.process import AddServicer, ServiceProcess
@@ -51,9 +52,10 @@ def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -
     claims = bus.store("cart-claims", JsonCodec(CartClaim))
     shop_settings = ShopSettings(bus, defaults=SETTING_DEFAULTS)
     OrderingHandlers(orders).register(bus)
-    servicer = OrderServicer(bus, orders, keys, claims, carting=callees["carting"], shipping=callees["shipping"])
+    checkout = Checkout(bus, orders, keys, claims, carting=callees["carting"], shipping=callees["shipping"])
+    servicer = OrderServicer(bus, orders, checkout)
     bus.every(TIMEOUT_SWEEP_SECONDS, functools.partial(time_out_stalled_orders, bus, orders, shop_settings))
-    bus.every(CART_CLOSE_RETRY_SECONDS, servicer.retry_cart_closes)
+    bus.every(CART_CLOSE_RETRY_SECONDS, checkout.retry_cart_closes)
     return Wired(servicer=servicer, orders=orders, keys=keys, claims=claims, settings=shop_settings)
 
 
