@@ -1,6 +1,6 @@
 """Fill a running platform with a realistic shop, through the services' own RPCs; safe to run again.
 
-    python -m tools.demo_data          # addresses from <SERVICE>_ADDR, DESIGN.md's ports by default
+    python -m tools.demo_data          # addresses from <SERVICE>_ADDR, the declared ports by default
 
 A three-level category tree, four sellers and 216 published products with prices, weights, tax
 classes, images (SVG drawn here, no download) and stock — a few low, a few out — plus two demo

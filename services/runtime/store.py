@@ -7,7 +7,7 @@ transaction committed. At start-up the dicts are rebuilt by reading the changelo
 beginning with read_committed, so a `kill -9` loses nothing that was acknowledged and shows nothing
 that was not.
 
-All the stores of a service share one changelog (DESIGN.md had one per store): every partition a
+All the stores of a service share one changelog (rather than one per store): every partition a
 transaction writes costs the broker a commit marker, and a unit of work touching four stores paid
 for four. Measured on the raw chain (bench/checkout_bench.py's relay), six extra changelog
 partitions in each hop's transaction took the p50 from 13.5 to 22.7 ms and the p99 from 27 to 149 ms.

@@ -1,4 +1,4 @@
-"""Settings come from the environment with DESIGN.md's defaults; a bad value stops the process with one line."""
+"""Settings come from the environment, the declared ports as defaults; a bad value stops the process with one line."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_a_bad_variable_stops_the_real_process_with_exit_2_and_one_line() -> Non
 
 def test_a_missing_variable_without_default_stops_the_real_process_with_one_line() -> None:
     env = sample_env(free_port())
-    del env["UPSTREAM_ADDR"]  # "upstream" is no service of DESIGN.md, so it has no default address
+    del env["UPSTREAM_ADDR"]  # no process declares "upstream", so it has no default address
     result = subprocess.run([sys.executable, "-m", "tests.runtime.sample_service"], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
