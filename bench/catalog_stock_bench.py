@@ -3,7 +3,7 @@
     .venv/bin/python -m tools.testenv -- .venv/bin/python bench/catalog_stock_bench.py \
         [--products 2000] [--seconds 4] [--concurrency 32] [--callers 50] [--hot-skus 10]
 
-Starts cataloging and stocking as real processes (tests.platform.Platform, in a namespace of its
+Starts cataloging and stocking as real processes (tools.platform.Platform, in a namespace of its
 own on the broker and registry testenv provides) and a bare `grpc.aio.server()` echoing the request
 in a child process. One client (this process) drives each with the same load in turn:
 
@@ -44,7 +44,7 @@ from stocking.v1 import events_pb2 as stock_events_pb  # noqa: E402
 from stocking.v1 import stock_service_pb2 as stock_pb  # noqa: E402
 from stocking.v1.stock_service_pb2_grpc import StockServiceStub  # noqa: E402
 
-from tests.platform import Platform  # noqa: E402
+from tools.platform import Platform  # noqa: E402
 from tools.processes import free_port, spawn, stop  # noqa: E402
 
 ECHO = "/bench.Echo/Echo"

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tools.testenv -- .venv/bin/python bench/checkout_bench.py [--orders 60] [--levels 1,10,50]
 
-Starts the nine services (tests.e2e.shop.Shop, in a namespace of its own on testenv's broker and
+Starts the nine services (tools.shop.Shop, in a namespace of its own on testenv's broker and
 registry) and, at each concurrency level, has that many shoppers check out one after another: the
 clock starts when CreateOrder is sent and stops when OrderConfirmed is read from the orders topic
 (read_committed, as every consumer reads). Cart building is not timed.
@@ -48,9 +48,9 @@ from ordering.v1 import order_service_pb2 as order_api  # noqa: E402
 
 from bench.catalog_stock_bench import cpu_seconds, percentile  # noqa: E402
 from services.runtime.transactions import PRODUCER_SETTINGS  # noqa: E402
-from tests.e2e.shop import HOME, Shop  # noqa: E402
-from tests.platform import Platform  # noqa: E402
+from tools.platform import Platform  # noqa: E402
 from tools.processes import free_port, spawn, stop  # noqa: E402
+from tools.shop import HOME, Shop  # noqa: E402
 
 CONSUMER_SETTINGS = {"isolation.level": "read_committed", "enable.auto.commit": False,
                      "auto.offset.reset": "earliest"}

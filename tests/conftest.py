@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform import Platform
 from tools.kafka import KafkaBroker
+from tools.platform import Platform
 from tools.processes import free_port, stop
 
 
@@ -54,7 +54,7 @@ def unique_name() -> str:
 @pytest.fixture
 async def platform(tmp_path: Path, kafka_bootstrap: str, schema_registry_url: str,
                    unique_name: str) -> AsyncIterator[Platform]:
-    """Real service processes in a namespace of this test's own (see tests/platform.py)."""
+    """Real service processes in a namespace of this test's own (see tools/platform.py)."""
     running = Platform(tmp_path, kafka_bootstrap, schema_registry_url, unique_name)
     try:
         yield running

@@ -10,7 +10,7 @@
 Units of work commit in memory (MemoryCommitter); events are framed by the real ProtobufSerializer against
 SCHEMA_REGISTRY_URL, where the working tree's envelopes are registered under a namespace of this run's own;
 each callee is a FakeStub that answers what a test gives it. The contract tests, and the bad-input tables of
-every service, run here; restarts, kill -9, transactions and the saga need real processes (tests/platform.py).
+every service, run here; restarts, kill -9, transactions and the saga need real processes (tools/platform.py).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Each service declares itself once, in `services/<name>/bootstrap.py`:
                              calls={"cataloging": CatalogServiceStub, "stocking": StockServiceStub})
 
 and its entry point (`services/<name>/__main__.py`) is `serve(PROCESS)`. The launcher (`make up`), the test
-harness (tests/platform.py), the contract tooling (what calls what) and each service's settings (the default
+harness (tools/platform.py), the contract tooling (what calls what) and each service's settings (the default
 address of every callee) read `declared()`, so a new process is its folder, its declaration, its schemas and
 its tests: no list elsewhere to edit. The two web sites declare themselves the same way in `sites/<name>/`.
 """

@@ -24,8 +24,8 @@ from pypdf import PdfReader
 from shipping.v1 import shipment_pb2
 
 from services.runtime.dlq import read_all
-from tests.e2e.shop import HOME, Shop, Shopper, Status, eventually
-from tests.platform import Platform
+from tools.platform import Platform
+from tools.shop import HOME, Shop, Shopper, Status, eventually
 
 S = shipment_pb2
 SAGA_TOPICS = ("ordering.orders.v1", "stocking.reservations.v1", "paying.payments.v1", "billing.invoices.v1",

@@ -17,8 +17,8 @@ from shop.common.v1.paging_pb2 import PageRequest
 from stocking.v1 import stock_service_pb2 as stock_api
 from stocking.v1.stock_service_pb2_grpc import StockServiceStub
 
-from tests.platform import ROOT, Platform
 from tools.demo_data import ADMIN_EMAIL, ADMIN_PASSWORD, CUSTOMERS
+from tools.platform import ROOT, Platform
 
 
 def load(platform: Platform) -> str:

@@ -21,14 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import Field
 
 from services.runtime import errors
 from services.runtime.clients import channel_to
 from services.runtime.config import ServiceSettings
 from services.runtime.interceptors import correlation_id
-from services.runtime.server import ReadinessCheck, kafka_reachable, run_service
+from services.runtime.process import ReadinessCheck
+from services.runtime.server import kafka_reachable, run_service
+from tools.platform import health_status
 from tools.processes import spawn, stop
 
 SERVICE = "sample.Sample"
@@ -153,17 +154,6 @@ async def call(address: str, method: str, body: Json | None = None, **kwargs: An
         rpc = channel.unary_unary(f"/{SERVICE}/{method}", request_serializer=_encode,
                                   response_deserializer=json.loads)
         return await rpc(body or {}, **kwargs)  # type: ignore[no-any-return]
-
-
-async def health_status(address: str, timeout: float = 1.0) -> str:
-    """SERVING, NOT_SERVING, or the gRPC code when health itself does not answer."""
-    async with grpc.aio.insecure_channel(address) as channel:
-        try:
-            response = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
-                                                                       timeout=timeout)
-        except grpc.aio.AioRpcError as exc:
-            return str(exc.code().name)
-        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
 
 
 async def wait_for_health(address: str, wanted: str, within: float) -> float:

@@ -18,9 +18,11 @@ from google.protobuf.descriptor_pool import DescriptorPool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from services.runtime.server import ReadinessCheck, kafka_reachable, registry_reachable
-from tests.runtime.sample_service import SampleProcess, call, health_status, running_sample, wait_for_health
+from services.runtime.process import ReadinessCheck
+from services.runtime.server import kafka_reachable, registry_reachable
+from tests.runtime.sample_service import SampleProcess, call, running_sample, wait_for_health
 from tools.kafka import KafkaBroker
+from tools.platform import health_status
 from tools.processes import free_port
 
 

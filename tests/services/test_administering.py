@@ -38,7 +38,7 @@ from stocking.v1 import events_pb2 as stock_events
 from stocking.v1 import stock_service_pb2 as stock_pb
 from stocking.v1.stock_service_pb2_grpc import StockServiceStub
 
-from tests.platform import Platform
+from tools.platform import Platform
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "root@shop.test", "root-password-for-tests"
 PASSWORD = "correct horse battery"

@@ -29,7 +29,7 @@ from shop.common.v1.money_pb2 import Money
 from shop.common.v1.paging_pb2 import PageRequest
 
 from services.billing.domain import tax_on_net
-from tests.platform import Platform
+from tools.platform import Platform
 
 ORDERS, PAYMENTS, INVOICES, SETTINGS = ("ordering.orders.v1", "paying.payments.v1", "billing.invoices.v1",
                                         "administering.settings.v1")

@@ -29,8 +29,8 @@ from stocking.v1 import stock_service_pb2 as stock_api
 from stocking.v1.stock_service_pb2_grpc import StockServiceStub
 
 from services.shipping import domain as shipping_domain
-from tests.platform import Platform
 from tests.services.test_cataloging import onboarded_seller
+from tools.platform import Platform
 
 T = TypeVar("T")
 PRODUCTS, CUSTOMERS, SETTINGS = "cataloging.products.v1", "profiling.customers.v1", "administering.settings.v1"

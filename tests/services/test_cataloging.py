@@ -29,7 +29,7 @@ from stocking.v1 import events_pb2 as stocking_pb
 from services.cataloging import domain
 from services.cataloging.stores import ProductListing
 from services.runtime.store import Store
-from tests.platform import Platform
+from tools.platform import Platform
 
 PRODUCTS = "cataloging.products.v1"
 SELLERS = "administering.sellers.v1"

@@ -17,7 +17,7 @@ from paying.v1.payment_service_pb2_grpc import PaymentServiceStub
 from shop.common.v1.money_pb2 import Money
 from shop.common.v1.paging_pb2 import PageRequest
 
-from tests.platform import Platform
+from tools.platform import Platform
 
 ORDERS, PAYMENTS = "ordering.orders.v1", "paying.payments.v1"
 

@@ -25,7 +25,7 @@ from profiling.v1 import profile_service_pb2 as pb
 from profiling.v1.profile_service_pb2_grpc import ProfileServiceStub
 from shop.common.v1 import address_pb2, money_pb2, paging_pb2
 
-from tests.platform import Platform
+from tools.platform import Platform
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "root@shop.test", "root-password-for-tests"
 PASSWORD = "correct horse battery"

@@ -22,7 +22,7 @@ from shipping.v1.shipping_service_pb2_grpc import ShippingServiceStub
 from shop.common.v1.address_pb2 import Address
 from shop.common.v1.money_pb2 import Money
 
-from tests.platform import Platform
+from tools.platform import Platform
 
 ORDERS, SHIPMENTS = "ordering.orders.v1", "shipping.shipments.v1"
 S = shipment_pb2  # statuses read better as S.SHIPMENT_STATUS_...

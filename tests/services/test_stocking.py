@@ -27,7 +27,7 @@ from stocking.v1 import stock_service_pb2 as pb
 from stocking.v1.stock_service_pb2_grpc import StockServiceStub
 
 from services.runtime.dlq import read_all
-from tests.platform import Platform
+from tools.platform import Platform
 
 ORDERS = "ordering.orders.v1"
 RESERVATIONS = "stocking.reservations.v1"

@@ -30,11 +30,11 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.runtime import topic_map
 from services.runtime.bus import EventBus, envelope_class
 from services.runtime.process import declared
-from tests.runtime.sample_service import health_status
 from tools.processes import free_port, spawn, stop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +47,17 @@ def register_namespace(registry_url: str, namespace: str) -> None:
     for topic in topic_map.in_namespace(topic_map.load(), namespace).values():
         published = client.get_latest_version(topic.subject.removeprefix(f"{namespace}."))
         client.register_schema(topic.subject, published.schema)
+
+
+async def health_status(address: str, timeout: float = 1.0) -> str:
+    """SERVING, NOT_SERVING, or the gRPC code when health itself does not answer."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        try:
+            response = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
+                                                                       timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            return str(exc.code().name)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
 
 
 class Platform:

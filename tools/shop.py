@@ -46,8 +46,8 @@ from shop.common.v1.money_pb2 import Money
 from stocking.v1 import stock_service_pb2 as stock_api
 from stocking.v1.stock_service_pb2_grpc import StockServiceStub
 
-from tests.platform import SERVICES, Platform
 from tools.demo_data import ADMIN_EMAIL, ADMIN_PASSWORD
+from tools.platform import SERVICES, Platform
 
 T = TypeVar("T")
 CUSTOMER_HEADER = "x-customer-id"
