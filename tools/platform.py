@@ -21,9 +21,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
@@ -58,6 +58,22 @@ async def health_status(address: str, timeout: float = 1.0) -> str:
         except grpc.aio.AioRpcError as exc:
             return str(exc.code().name)
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+
+T = TypeVar("T")
+
+
+async def eventually(read: Callable[[], Awaitable[T]], holds: Callable[[T], object] = bool, what: str = "it",
+                     within: float = 30) -> T:
+    """Read until `holds` says yes (by default: until the value is truthy) and return that value: the
+    platform settles through events, never at once. Fails after `within` seconds with the last value read."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await read()
+        if holds(value):
+            return value
+        assert time.monotonic() < deadline, f"{what} still not so after {within}s; last seen:\n{value}"
+        await asyncio.sleep(0.2)
 
 
 class Platform:

@@ -11,12 +11,10 @@ through gRPC only, as the storefront does.
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from administering.v1 import admin_service_pb2 as admin_api
@@ -47,9 +45,8 @@ from stocking.v1 import stock_service_pb2 as stock_api
 from stocking.v1.stock_service_pb2_grpc import StockServiceStub
 
 from tools.demo_data import ADMIN_EMAIL, ADMIN_PASSWORD
-from tools.platform import SERVICES, Platform
+from tools.platform import SERVICES, Platform, eventually
 
-T = TypeVar("T")
 CUSTOMER_HEADER = "x-customer-id"
 HOME = Address(full_name="Ada Lovelace", line1="1 rue de la Paix", postal_code="75002", city="Paris",
                country_code="FR")
@@ -60,18 +57,6 @@ FINAL_STATUSES = {Status.ORDER_STATUS_CONFIRMED, Status.ORDER_STATUS_SHIPPED, St
 
 def eur(amount: int) -> Money:
     return Money(amount_minor=amount, currency="EUR")
-
-
-async def eventually(read: Callable[[], Awaitable[T]], check: Callable[[T], bool], what: str,
-                     within: float = 30) -> T:
-    """Read until the check passes: the platform settles through events, never at once."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await read()
-        if check(value):
-            return value
-        assert time.monotonic() < deadline, f"no {what} after {within}s; last seen:\n{value}"
-        await asyncio.sleep(0.2)
 
 
 @dataclass

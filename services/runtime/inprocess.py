@@ -20,7 +20,7 @@ import contextlib
 import functools
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,11 +56,11 @@ class MemoryCommitter(Committer):
         return done
 
 
-def local_bus(service: str) -> EventBus:
+def local_bus(service: str, registry_url: str | None = None) -> EventBus:
     """An EventBus that is never started: units of work commit in memory, events are framed by the real
-    serializer against SCHEMA_REGISTRY_URL, where the working tree's envelopes are registered under a
-    namespace of this run's own (so an unpublished, compatible schema change is seen as it is)."""
-    url = os.environ.get("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081")
+    serializer against the registry (SCHEMA_REGISTRY_URL by default), where the working tree's envelopes are
+    registered under a namespace of this run's own (so an unpublished, compatible schema change is seen as it is)."""
+    url = registry_url or os.environ.get("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081")
     bus = EventBus(service, os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"), url, namespace=NAMESPACE,
                    committer=MemoryCommitter())
     if (url, NAMESPACE) not in _registered:
@@ -153,6 +153,13 @@ class Service:
         finally:
             await server.stop(None)
 
+    @contextlib.contextmanager
+    def publishes_nothing(self, what: str) -> Iterator[None]:
+        """The block publishes no event (a refused call must be refused before anything leaves)."""
+        before = len(self.sent)
+        yield
+        assert len(self.sent) == before, f"{what} published {self.sent[before:]}"
+
     def published(self, topic: str, event: str | None = None) -> list[Any]:
         """The envelopes published so far on a topic (of one event), decoded by the real deserializer."""
         name = self.bus.topics[topic].name
@@ -173,12 +180,12 @@ def settings(name: str) -> ServiceSettings:
     return process.settings.load(name, calls=process.calls)
 
 
-def build(name: str) -> Service:
+def build(name: str, registry_url: str | None = None) -> Service:
     """A fresh `name`, wired by its own wire() on a local bus: its real stores, handlers and servicer; a FakeStub
     for each service it calls in `stubs`, keyed by callee; the other parts wire() returns in `parts`."""
     process = declared()[name]
     assert isinstance(process, ServiceProcess), name
-    bus = local_bus(name)
+    bus = local_bus(name, registry_url)
     stubs = {callee: FakeStub(f"{stub.__module__.rsplit('.', 1)[0]}.{stub.__name__.removesuffix('Stub')}")
              for callee, stub in process.calls.items()}
     wired = process.wire(bus, stubs, settings(name))

@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -38,7 +38,7 @@ from stocking.v1 import events_pb2 as stock_events
 from stocking.v1 import stock_service_pb2 as stock_pb
 from stocking.v1.stock_service_pb2_grpc import StockServiceStub
 
-from tools.platform import Platform
+from tools.platform import Platform, eventually
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "root@shop.test", "root-password-for-tests"
 PASSWORD = "correct horse battery"
@@ -78,15 +78,6 @@ async def shop(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str,
                    category.category_id)
     finally:
         await platform.close()
-
-
-async def eventually(read: Callable[[], Awaitable[T]], holds: Callable[[T], bool], within: float = 30) -> T:
-    deadline = time.monotonic() + within
-    while True:
-        value = await read()
-        if holds(value) or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.2)
 
 
 def eur(amount_minor: int) -> money_pb2.Money:

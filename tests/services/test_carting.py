@@ -7,11 +7,8 @@ the tests set the catalogue and the stock up through their RPCs.
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import grpc
@@ -21,104 +18,18 @@ from carting.v1 import cart_service_pb2 as api
 from carting.v1.cart_service_pb2_grpc import CartServiceStub
 from cataloging.v1 import catalog_service_pb2 as catalog_api
 from cataloging.v1 import events_pb2 as catalog_events
-from cataloging.v1.catalog_service_pb2_grpc import CatalogServiceStub
 from profiling.v1 import events_pb2 as profiling_events
 from shop.common.v1.address_pb2 import Address
-from shop.common.v1.money_pb2 import Money
-from stocking.v1 import stock_service_pb2 as stock_api
-from stocking.v1.stock_service_pb2_grpc import StockServiceStub
 
 from services.shipping import domain as shipping_domain
-from tests.services.test_cataloging import onboarded_seller
-from tools.platform import Platform
+from tests.services.support import HOME, Callees, as_customer, eur, start_platform
+from tools.platform import Platform, eventually
 
 T = TypeVar("T")
 PRODUCTS, CUSTOMERS, SETTINGS = "cataloging.products.v1", "profiling.customers.v1", "administering.settings.v1"
-HOME = Address(full_name="Ada Lovelace", line1="1 rue de la Paix", postal_code="75002", city="Paris",
-               country_code="FR")
-CUSTOMER = "x-customer-id"
-
-
-def eur(amount: int) -> Money:
-    return Money(amount_minor=amount, currency="EUR")
-
-
-def as_customer(customer_id: str) -> tuple[tuple[str, str], ...]:
-    return ((CUSTOMER, customer_id),)
 
 
 # ------------------------------------------------------------------------------- the callees
-
-
-class Callees:
-    """Carting's callees, cataloging, stocking and shipping, as real processes, with helpers to set the
-    catalogue and the stock up through their own RPCs. `apart` runs them in a namespace of their own:
-    ordering's tests publish the saga's events themselves, so stocking must not hear their orders."""
-
-    def __init__(self, platform: Platform, apart: bool) -> None:
-        self.platform = platform
-        self.home = Platform(platform.run_dir / "callees", platform.kafka_bootstrap, platform.registry_url,
-                             f"{platform.namespace}c") if apart else platform
-        self.seller_id = self.category_id = ""
-
-    async def start(self) -> None:
-        await self.home.start("cataloging", "stocking", "shipping")
-        if self.home is not self.platform:
-            self.platform.ports.update({s: self.home.ports[s] for s in ("cataloging", "stocking", "shipping")})
-        self.seller_id = await onboarded_seller(self.home, self.catalog)
-        self.category_id = (await self.catalog.CreateCategory(catalog_api.CreateCategoryRequest(
-            name="Everything"))).category.category_id
-
-    async def stop(self) -> None:
-        if self.home is not self.platform:
-            await self.home.close()
-
-    @property
-    def catalog(self) -> Any:
-        return self.home.stub("cataloging", CatalogServiceStub)
-
-    @property
-    def stock(self) -> Any:
-        return self.home.stub("stocking", StockServiceStub)
-
-    async def add_product(self, sku: str, *, price: int = 1250, tax_class: str = "standard", weight: int = 300,
-                          stock: int = 10, status: int = catalog_events.PRODUCT_STATUS_PUBLISHED) -> Any:
-        """A product in the catalogue (published unless `status` says otherwise) with `stock` units on hand."""
-        product = (await self.catalog.CreateProduct(catalog_api.CreateProductRequest(
-            seller_id=self.seller_id, sku=sku, name=f"Product {sku}", category_id=self.category_id,
-            price=eur(price), tax_class=tax_class, weight_grams=weight))).product
-        if status != catalog_events.PRODUCT_STATUS_DRAFT:
-            product = (await self.catalog.PublishProduct(catalog_api.PublishProductRequest(
-                product_id=product.product_id))).product
-        if status == catalog_events.PRODUCT_STATUS_ARCHIVED:
-            product = (await self.catalog.ArchiveProduct(catalog_api.ArchiveProductRequest(
-                product_id=product.product_id, reason="discontinued"))).product
-        await self.set_stock(sku, stock)
-        return product
-
-    async def set_stock(self, sku: str, on_hand: int) -> None:
-        await self.stock.SetStock(stock_api.SetStockRequest(sku=sku, on_hand=on_hand, staff_id="staff-1",
-                                                            reason=stock_api.STOCK_CHANGE_REASON_COUNT_CORRECTION))
-
-
-async def start_platform(tmp: Path, kafka: str, registry: str, *services: str,
-                         apart: bool = False) -> tuple[Platform, Callees]:
-    platform = Platform(tmp, kafka, registry, f"t{uuid.uuid4().hex[:12]}")
-    callees = Callees(platform, apart)
-    await callees.start()
-    await platform.start(*services)
-    return platform, callees
-
-
-async def eventually(read: Callable[[], Awaitable[T]], check: Callable[[T], bool], within: float = 20) -> T:
-    """Read until the check passes: the effect of a published event shows once carting handled it."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await read()
-        if check(value):
-            return value
-        assert time.monotonic() < deadline, f"not true after {within}s: {value}"
-        await asyncio.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

@@ -29,10 +29,10 @@ from stocking.v1 import events_pb2 as stocking_pb
 from services.cataloging import domain
 from services.cataloging.stores import ProductListing
 from services.runtime.store import Store
-from tools.platform import Platform
+from tests.services.support import SELLERS, eur, onboarded_seller, seller_message, sku
+from tools.platform import Platform, eventually
 
 PRODUCTS = "cataloging.products.v1"
-SELLERS = "administering.sellers.v1"
 LEVELS = "stocking.levels.v1"
 DRAFT, PUBLISHED, ARCHIVED = (events_pb.PRODUCT_STATUS_DRAFT, events_pb.PRODUCT_STATUS_PUBLISHED,
                               events_pb.PRODUCT_STATUS_ARCHIVED)
@@ -54,50 +54,6 @@ async def platform(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: st
 def catalog(platform: Platform) -> CatalogServiceStub:
     return platform.stub("cataloging", CatalogServiceStub)
 
-
-def eur(amount: int) -> money_pb2.Money:
-    return money_pb2.Money(amount_minor=amount, currency="EUR")
-
-
-def sku() -> str:
-    return f"SKU-{uuid.uuid4().hex[:10].upper()}"
-
-
-async def eventually(check: Any, within: float = 20) -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        if result := await check():
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still not true after {within}s")
-        await asyncio.sleep(0.2)
-
-
-def seller_message(seller_id: str, version: int, suspended: bool = False) -> admin_pb.Seller:
-    return admin_pb.Seller(seller_id=seller_id, name=f"Seller {seller_id}", version=version,
-                           status=admin_pb.SELLER_STATUS_SUSPENDED if suspended else admin_pb.SELLER_STATUS_ACTIVE,
-                           suspension_reason="unpaid fees" if suspended else "")
-
-
-async def onboarded_seller(platform: Platform, catalog: CatalogServiceStub) -> str:
-    """A seller administering announced, once the catalogue knows it."""
-    seller_id = f"seller-{uuid.uuid4().hex[:8]}"
-    await platform.publish(SELLERS, seller_id, seller_onboarded=admin_pb.SellerOnboarded(
-        seller=seller_message(seller_id, 1), onboarded_by="admin-1"))
-
-    async def known() -> bool:
-        # No read shows sellers: probe with a draft (which the tests' listings never show).
-        try:
-            await catalog.CreateProduct(pb.CreateProductRequest(seller_id=seller_id, sku=sku(), name="probe",
-                                                                price=eur(1)))
-        except grpc.aio.AioRpcError as error:
-            if error.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-            return False
-        return True
-
-    await eventually(known)
-    return seller_id
 
 
 async def new_product(catalog: CatalogServiceStub, seller_id: str, category_id: str = "", name: str = "Kettle",

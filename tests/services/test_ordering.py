@@ -35,7 +35,7 @@ from shop.common.v1.address_pb2 import Address
 from shop.common.v1.paging_pb2 import PageRequest
 from stocking.v1 import events_pb2 as stock_events
 
-from tests.services.test_carting import HOME, Callees, as_customer, eur, start_platform
+from tests.services.support import HOME, Callees, as_customer, eur, start_platform
 from tools.platform import Platform
 
 ORDERS, STOCK, PAYMENTS = "ordering.orders.v1", "stocking.reservations.v1", "paying.payments.v1"

@@ -17,6 +17,8 @@ from paying.v1.payment_service_pb2_grpc import PaymentServiceStub
 from shop.common.v1.money_pb2 import Money
 from shop.common.v1.paging_pb2 import PageRequest
 
+from services.runtime.inprocess import Service
+from tests.services.support import in_process, refused
 from tools.platform import Platform
 
 ORDERS, PAYMENTS = "ordering.orders.v1", "paying.payments.v1"
@@ -33,6 +35,13 @@ async def platform(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: st
         yield running
     finally:
         await running.close()
+
+
+@pytest.fixture(scope="module")
+async def local(schema_registry_url: str) -> AsyncIterator[tuple[Service, Any]]:
+    """Paying in this process: the refusals need no broker."""
+    async with in_process("paying", schema_registry_url) as (service, channel):
+        yield service, PaymentServiceStub(channel)
 
 
 @pytest.fixture(scope="module")
@@ -214,44 +223,36 @@ def _bad_requests() -> list[tuple[str, Any, grpc.StatusCode, str]]:
 
 @pytest.mark.parametrize(("method", "request_", "code", "message"),
                          [pytest.param(*case, id=f"{case[0]}: {case[3]}") for case in _bad_requests()])
-async def test_bad_input_is_refused_with_a_readable_status(stub: Any, method: str, request_: Any,
+async def test_bad_input_is_refused_with_a_readable_status(local: tuple[Service, Any], method: str, request_: Any,
                                                            code: grpc.StatusCode, message: str) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await getattr(stub, method)(request_)
-    assert refused.value.code() == code, refused.value.details()
-    assert message in (refused.value.details() or "")
+    service, stub = local
+    await refused(getattr(stub, method)(request_), code, message, by=service)
 
 
-async def refused(call: Any, code: grpc.StatusCode, message: str) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as error:
-        await call
-    assert error.value.code() == code, error.value.details()
-    assert message in (error.value.details() or "")
-
-
-async def test_refusals_that_depend_on_the_payment(stub: Any) -> None:
+async def test_refusals_that_depend_on_the_payment(local: tuple[Service, Any]) -> None:
     """Refund before capture, without key, too much, in another currency; void after capture; a
     second intent with another amount."""
+    service, stub = local
     order_id = str(uuid.uuid4())
     created = await stub.CreatePaymentIntent(api.CreatePaymentIntentRequest(
         order_id=order_id, customer_id="cus-3", amount=eur(3_000), payment_method="card"))
     payment_id = created.payment.payment_id
     await refused(stub.RefundPayment(api.RefundPaymentRequest(payment_id=payment_id, idempotency_key="k")),
-                  grpc.StatusCode.FAILED_PRECONDITION, "only a captured payment can be refunded")
+                  grpc.StatusCode.FAILED_PRECONDITION, "only a captured payment can be refunded", by=service)
     await refused(stub.CreatePaymentIntent(api.CreatePaymentIntentRequest(
         order_id=order_id, customer_id="cus-3", amount=eur(3_001), payment_method="card")),
-        grpc.StatusCode.ALREADY_EXISTS, "already has payment")
+        grpc.StatusCode.ALREADY_EXISTS, "already has payment", by=service)
     await stub.CapturePayment(api.CapturePaymentRequest(payment_id=payment_id))
     await refused(stub.RefundPayment(api.RefundPaymentRequest(payment_id=payment_id)),
-                  grpc.StatusCode.INVALID_ARGUMENT, "a refund needs an idempotency key")
+                  grpc.StatusCode.INVALID_ARGUMENT, "a refund needs an idempotency key", by=service)
     await refused(stub.RefundPayment(api.RefundPaymentRequest(payment_id=payment_id, idempotency_key="k",
                                                               amount=eur(3_001))),
-                  grpc.StatusCode.FAILED_PRECONDITION, "exceeds the 30.00 EUR left to refund")
+                  grpc.StatusCode.FAILED_PRECONDITION, "exceeds the 30.00 EUR left to refund", by=service)
     await refused(stub.RefundPayment(api.RefundPaymentRequest(payment_id=payment_id, idempotency_key="k",
                                                               amount=Money(amount_minor=100, currency="USD"))),
-                  grpc.StatusCode.INVALID_ARGUMENT, "it cannot be refunded in USD")
+                  grpc.StatusCode.INVALID_ARGUMENT, "it cannot be refunded in USD", by=service)
     await refused(stub.RefundPayment(api.RefundPaymentRequest(payment_id=payment_id, idempotency_key="k",
                                                               amount=eur(0))),
-                  grpc.StatusCode.INVALID_ARGUMENT, "refund amount must be positive, got 0")
+                  grpc.StatusCode.INVALID_ARGUMENT, "refund amount must be positive, got 0", by=service)
     await refused(stub.VoidPayment(api.VoidPaymentRequest(payment_id=payment_id)),
-                  grpc.StatusCode.FAILED_PRECONDITION, "refund it instead of voiding it")
+                  grpc.StatusCode.FAILED_PRECONDITION, "refund it instead of voiding it", by=service)

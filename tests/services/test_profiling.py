@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -25,7 +25,7 @@ from profiling.v1 import profile_service_pb2 as pb
 from profiling.v1.profile_service_pb2_grpc import ProfileServiceStub
 from shop.common.v1 import address_pb2, money_pb2, paging_pb2
 
-from tools.platform import Platform
+from tools.platform import Platform, eventually
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "root@shop.test", "root-password-for-tests"
 PASSWORD = "correct horse battery"
@@ -47,15 +47,6 @@ async def platform_module(tmp_path_factory: pytest.TempPathFactory, kafka_bootst
 @pytest.fixture
 def profiles(platform_module: Platform) -> ProfileServiceStub:
     return ProfileServiceStub(platform_module.channel("profiling"))
-
-
-async def eventually(read: Callable[[], Awaitable[T]], holds: Callable[[T], bool], within: float = 30) -> T:
-    deadline = time.monotonic() + within
-    while True:
-        value = await read()
-        if holds(value) or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.2)
 
 
 def consumed_to_the_end(platform: Platform, service: str, topic: str) -> bool:

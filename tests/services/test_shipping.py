@@ -22,6 +22,8 @@ from shipping.v1.shipping_service_pb2_grpc import ShippingServiceStub
 from shop.common.v1.address_pb2 import Address
 from shop.common.v1.money_pb2 import Money
 
+from services.runtime.inprocess import Service
+from tests.services.support import in_process, refused
 from tools.platform import Platform
 
 ORDERS, SHIPMENTS = "ordering.orders.v1", "shipping.shipments.v1"
@@ -41,6 +43,13 @@ async def platform(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: st
         yield running
     finally:
         await running.close()
+
+
+@pytest.fixture(scope="module")
+async def local(schema_registry_url: str) -> AsyncIterator[tuple[Service, Any]]:
+    """Shipping in this process: the bad-input table needs no broker."""
+    async with in_process("shipping", schema_registry_url) as (service, channel):
+        yield service, ShippingServiceStub(channel)
 
 
 @pytest.fixture(scope="module")
@@ -70,17 +79,6 @@ def order_cancelled(order_id: str) -> ordering_events.OrderCancelled:
 async def shipping_events(platform: Platform, order_id: str, kind: str, at_least: int = 1) -> list[Any]:
     return [getattr(e, kind) for e in await platform.events(
         SHIPMENTS, at_least=at_least, where=lambda e: e.metadata.aggregate_id == order_id and e.HasField(kind))]
-
-
-async def refused(call: Any, code: grpc.StatusCode, message: str) -> None:
-    """The call (unary, or a whole server stream) fails with this code and a message saying this."""
-    with pytest.raises(grpc.aio.AioRpcError) as error:
-        if hasattr(call, "__aiter__"):
-            [part async for part in call]
-        else:
-            await call
-    assert error.value.code() == code, error.value.details()
-    assert message in (error.value.details() or "")
 
 
 def at(minutes: int) -> Timestamp:
@@ -317,6 +315,7 @@ def _bad_requests() -> list[tuple[str, Any, grpc.StatusCode, str]]:
 
 @pytest.mark.parametrize(("method", "request_", "code", "message"),
                          [pytest.param(*case, id=f"{case[0]}: {case[3]}") for case in _bad_requests()])
-async def test_bad_input_is_refused_with_a_readable_status(stub: Any, method: str, request_: Any,
+async def test_bad_input_is_refused_with_a_readable_status(local: tuple[Service, Any], method: str, request_: Any,
                                                            code: grpc.StatusCode, message: str) -> None:
-    await refused(getattr(stub, method)(request_), code, message)
+    service, stub = local
+    await refused(getattr(stub, method)(request_), code, message, by=service)

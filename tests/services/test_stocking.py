@@ -27,7 +27,7 @@ from stocking.v1 import stock_service_pb2 as pb
 from stocking.v1.stock_service_pb2_grpc import StockServiceStub
 
 from services.runtime.dlq import read_all
-from tools.platform import Platform
+from tools.platform import Platform, eventually
 
 ORDERS = "ordering.orders.v1"
 RESERVATIONS = "stocking.reservations.v1"
@@ -73,17 +73,6 @@ async def stocked(stock: StockServiceStub, on_hand: int) -> str:
 
 async def level(stock: StockServiceStub, of: str) -> Any:
     return (await stock.GetStockLevel(pb.GetStockLevelRequest(sku=of))).level
-
-
-async def eventually(check: Any, within: float = 20) -> Any:
-    """Poll an async check until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        if result := await check():
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still not true after {within}s")
-        await asyncio.sleep(0.2)
 
 
 def named(event: str, aggregate_id: str) -> Any:
