@@ -129,8 +129,9 @@ def seller_message(seller_id: str, version: int, suspended: bool = False) -> adm
                            suspension_reason="unpaid fees" if suspended else "")
 
 
-async def onboarded_seller(platform: Platform, catalog: CatalogServiceStub) -> str:
-    """A seller administering announced, once the catalogue knows it."""
+async def onboarded_seller(platform: Platform | Service, catalog: CatalogServiceStub) -> str:
+    """A seller administering announced (through Kafka to a real process, or handed to one in this process),
+    once the catalogue knows it."""
     seller_id = f"seller-{uuid.uuid4().hex[:8]}"
     await platform.publish(SELLERS, seller_id, seller_onboarded=admin_pb.SellerOnboarded(
         seller=seller_message(seller_id, 1), onboarded_by="admin-1"))
