@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -17,7 +16,7 @@ from services.administering.servicer import AdminServicer
 from services.administering.stores import Stores
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
-from services.runtime.process import AddServicer, ReadinessCheck, ServiceProcess
+from services.runtime.process import ServiceProcess, Wired
 
 SEED_RETRY_SECONDS = 5.0  # the defaults are published once the bus has started; again if Kafka refused
 SWEEP_SECONDS = 10.0  # how often left-behind product onboardings are looked for
@@ -25,19 +24,6 @@ SWEEP_SECONDS = 10.0  # how often left-behind product onboardings are looked for
 # The services administering calls, and the stub each is called through (wire() gets one of each in `callees`).
 CALLS: dict[str, Callable[[grpc.aio.Channel], Any]] = {
     "profiling": ProfileServiceStub, "cataloging": CatalogServiceStub, "stocking": StockServiceStub}
-
-
-@dataclass
-class Wired:
-    """Administering wired to its bus: what main() serves, and the parts a test drives and looks into."""
-
-    servicer: AdminServicer
-    stores: Stores
-    readiness: list[ReadinessCheck]  # beyond the bus's own: SERVING once the settings' defaults are published
-
-    @property
-    def servicers(self) -> list[tuple[AddServicer, object]]:
-        return [(add_AdminServiceServicer_to_server, self.servicer)]
 
 
 def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -> Wired:
@@ -52,7 +38,7 @@ def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -
     async def settings_seeded() -> bool:
         return servicer.settings_seeded()
 
-    return Wired(servicer=servicer, stores=stores, readiness=[settings_seeded])
+    return Wired(servicer, add_AdminServiceServicer_to_server, parts={"stores": stores}, readiness=[settings_seeded])
 
 
 PROCESS = ServiceProcess("administering", port=9009, wire=wire, calls=CALLS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from billing.v1.billing_service_pb2_grpc import add_BillingServiceServicer_to_server
@@ -16,7 +15,7 @@ from services.billing.servicer import BillingServicer
 from services.billing.stores import Books
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
-from services.runtime.process import AddServicer, ServiceProcess
+from services.runtime.process import ServiceProcess, Wired
 from services.runtime.shop_settings import ShopSettings
 
 
@@ -40,26 +39,14 @@ class BillingSettings(ServiceSettings):
                                      city=self.seller_city, country_code=self.seller_country_code))
 
 
-@dataclass
-class Wired:
-    """Billing wired to its bus: what main() serves, and the parts a test drives and looks into."""
-
-    servicer: BillingServicer
-    books: Books
-    settings: ShopSettings  # administering's settings (the tax rates), as billing sees them
-
-    @property
-    def servicers(self) -> list[tuple[AddServicer, object]]:
-        return [(add_BillingServiceServicer_to_server, self.servicer)]
-
-
 def wire(bus: EventBus, callees: Mapping[str, Any], settings: BillingSettings) -> Wired:
     """Billing's books, handlers and servicer on `bus` (billing calls no other service: `callees` is empty)."""
     books = Books(bus)
     shop_settings = ShopSettings(bus, defaults={
         f"{domain.TAX_RATE_SETTING_PREFIX}{tax_class}": rate for tax_class, rate in DEFAULT_TAX_RATES.items()})
     BillingHandlers(books, settings.seller(), shop_settings).register(bus)
-    return Wired(servicer=BillingServicer(bus, books), books=books, settings=shop_settings)
+    return Wired(BillingServicer(bus, books), add_BillingServiceServicer_to_server,
+                 parts={"books": books, "settings": shop_settings})
 
 
 PROCESS = ServiceProcess("billing", port=9007, wire=wire, settings=BillingSettings)

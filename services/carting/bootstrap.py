@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -20,9 +19,9 @@ from services.carting.servicer import SETTING_DEFAULTS, CartServicer
 from services.carting.stores import CustomerStatusView
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
-from services.runtime.process import AddServicer, ServiceProcess
+from services.runtime.process import ServiceProcess, Wired
 from services.runtime.shop_settings import ShopSettings
-from services.runtime.store import JsonCodec, Store
+from services.runtime.store import JsonCodec
 
 # The services carting calls, and the stub each is called through (wire() gets one of each in `callees`).
 CALLS: dict[str, Callable[[grpc.aio.Channel], Any]] = {
@@ -32,21 +31,6 @@ CALLS: dict[str, Callable[[grpc.aio.Channel], Any]] = {
 class CartingSettings(ServiceSettings):
     expiry_sweep_seconds: float = Field(60.0, gt=0, validation_alias="CARTING_EXPIRY_SWEEP_SECONDS",
                                         description="a number of seconds > 0")
-
-
-@dataclass
-class Wired:
-    """Carting wired to its bus: what main() serves, and the parts a test drives and looks into."""
-
-    servicer: CartServicer
-    carts: Store[domain.Cart]
-    customer_carts: Store[str]
-    statuses: Store[CustomerStatusView]
-    settings: ShopSettings  # administering's settings, as carting sees them
-
-    @property
-    def servicers(self) -> list[tuple[AddServicer, object]]:
-        return [(add_CartServiceServicer_to_server, self.servicer)]
 
 
 def wire(bus: EventBus, callees: Mapping[str, Any], settings: CartingSettings) -> Wired:
@@ -59,8 +43,9 @@ def wire(bus: EventBus, callees: Mapping[str, Any], settings: CartingSettings) -
     servicer = CartServicer(bus, shop_settings, carts, customer_carts, statuses, catalog=callees["cataloging"],
                             stock=callees["stocking"], shipping=callees["shipping"])
     bus.every(settings.expiry_sweep_seconds, functools.partial(expire_abandoned_carts, bus, carts))
-    return Wired(servicer=servicer, carts=carts, customer_carts=customer_carts, statuses=statuses,
-                 settings=shop_settings)
+    return Wired(servicer, add_CartServiceServicer_to_server,
+                 parts={"carts": carts, "customer_carts": customer_carts, "statuses": statuses,
+                        "settings": shop_settings})
 
 
 PROCESS = ServiceProcess("carting", port=9004, wire=wire, settings=CartingSettings, calls=CALLS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from cataloging.v1.catalog_service_pb2_grpc import add_CatalogServiceServicer_to_server
@@ -13,26 +12,14 @@ from services.cataloging.servicer import CatalogServicer
 from services.cataloging.stores import Catalog
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
-from services.runtime.process import AddServicer, ServiceProcess
-
-
-@dataclass
-class Wired:
-    """Cataloging wired to its bus: what main() serves, and the parts a test drives and looks into."""
-
-    servicer: CatalogServicer
-    catalog: Catalog
-
-    @property
-    def servicers(self) -> list[tuple[AddServicer, object]]:
-        return [(add_CatalogServiceServicer_to_server, self.servicer)]
+from services.runtime.process import ServiceProcess, Wired
 
 
 def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -> Wired:
     """Cataloging's catalog, handlers and servicer on `bus` (cataloging calls no other service: `callees` is empty)."""
     catalog = Catalog(bus)
     CatalogingHandlers(catalog).register(bus)
-    return Wired(servicer=CatalogServicer(catalog), catalog=catalog)
+    return Wired(CatalogServicer(catalog), add_CatalogServiceServicer_to_server, parts={"catalog": catalog})
 
 
 PROCESS = ServiceProcess("cataloging", port=9002, wire=wire)

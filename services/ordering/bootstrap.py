@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -19,30 +18,15 @@ from services.ordering.stores import CartClaim
 from services.ordering.usecases import Checkout
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
-from services.runtime.process import AddServicer, ServiceProcess
+from services.runtime.process import ServiceProcess, Wired
 from services.runtime.shop_settings import ShopSettings
-from services.runtime.store import JsonCodec, Store
+from services.runtime.store import JsonCodec
 
 TIMEOUT_SWEEP_SECONDS = 1.0
 CART_CLOSE_RETRY_SECONDS = 5.0
 
 # The services ordering calls, and the stub each is called through (wire() gets one of each in `callees`).
 CALLS: dict[str, Callable[[grpc.aio.Channel], Any]] = {"carting": CartServiceStub, "shipping": ShippingServiceStub}
-
-
-@dataclass
-class Wired:
-    """Ordering wired to its bus: what main() serves, and the parts a test drives and looks into."""
-
-    servicer: OrderServicer
-    orders: Store[domain.Order]
-    keys: Store[str]
-    claims: Store[CartClaim]
-    settings: ShopSettings  # administering's settings, as ordering sees them
-
-    @property
-    def servicers(self) -> list[tuple[AddServicer, object]]:
-        return [(add_OrderServiceServicer_to_server, self.servicer)]
 
 
 def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -> Wired:
@@ -56,7 +40,8 @@ def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -
     servicer = OrderServicer(bus, orders, checkout)
     bus.every(TIMEOUT_SWEEP_SECONDS, functools.partial(time_out_stalled_orders, bus, orders, shop_settings))
     bus.every(CART_CLOSE_RETRY_SECONDS, checkout.retry_cart_closes)
-    return Wired(servicer=servicer, orders=orders, keys=keys, claims=claims, settings=shop_settings)
+    return Wired(servicer, add_OrderServiceServicer_to_server,
+                 parts={"orders": orders, "keys": keys, "claims": claims, "settings": shop_settings})
 
 
 PROCESS = ServiceProcess("ordering", port=9005, wire=wire, calls=CALLS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from paying.v1.payment_service_pb2_grpc import add_PaymentServiceServicer_to_server
@@ -13,26 +12,14 @@ from services.paying.servicer import PaymentServicer
 from services.paying.stores import Payments
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
-from services.runtime.process import AddServicer, ServiceProcess
-
-
-@dataclass
-class Wired:
-    """Paying wired to its bus: what main() serves, and the parts a test drives and looks into."""
-
-    servicer: PaymentServicer
-    payments: Payments
-
-    @property
-    def servicers(self) -> list[tuple[AddServicer, object]]:
-        return [(add_PaymentServiceServicer_to_server, self.servicer)]
+from services.runtime.process import ServiceProcess, Wired
 
 
 def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -> Wired:
     """Paying's payments, handlers and servicer on `bus` (paying calls no other service: `callees` is empty)."""
     payments = Payments(bus)
     PayingHandlers(payments).register(bus)
-    return Wired(servicer=PaymentServicer(bus, payments), payments=payments)
+    return Wired(PaymentServicer(bus, payments), add_PaymentServiceServicer_to_server, parts={"payments": payments})
 
 
 PROCESS = ServiceProcess("paying", port=9006, wire=wire)

@@ -11,7 +11,6 @@ has its email yet (restarts change nothing):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from argon2 import PasswordHasher
@@ -25,7 +24,7 @@ from services.profiling.stores import Stores
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings, fail
 from services.runtime.errors import InvalidArgument
-from services.runtime.process import AddServicer, ReadinessCheck, ServiceProcess
+from services.runtime.process import ServiceProcess, Wired
 from services.runtime.shop_settings import ShopSettings
 
 FIRST_ADMIN_RETRY_SECONDS = 5.0
@@ -53,20 +52,6 @@ class ProfilingSettings(ServiceSettings):
             fail(f"profiling: environment variable PROFILING_ADMIN_PASSWORD is invalid: {exc.message}")
 
 
-@dataclass
-class Wired:
-    """Profiling wired to its bus: what main() serves, and the parts a test drives and looks into."""
-
-    servicer: ProfileServicer
-    stores: Stores
-    settings: ShopSettings  # administering's settings (the VIP rule), as profiling sees them
-    readiness: list[ReadinessCheck]  # beyond the bus's own: SERVING once the first admin account exists
-
-    @property
-    def servicers(self) -> list[tuple[AddServicer, object]]:
-        return [(add_ProfileServiceServicer_to_server, self.servicer)]
-
-
 def wire(bus: EventBus, callees: Mapping[str, Any], settings: ProfilingSettings) -> Wired:
     """Profiling's stores, servicer, handlers and first admin on `bus` (profiling calls no other service:
     `callees` is empty)."""
@@ -84,7 +69,8 @@ def wire(bus: EventBus, callees: Mapping[str, Any], settings: ProfilingSettings)
 
     # Runs as soon as the bus has started, and again should Kafka have refused the first try.
     bus.every(FIRST_ADMIN_RETRY_SECONDS, first_admin)
-    return Wired(servicer=servicer, stores=stores, settings=shop_settings, readiness=[first_admin_exists])
+    return Wired(servicer, add_ProfileServiceServicer_to_server,
+                 parts={"stores": stores, "settings": shop_settings}, readiness=[first_admin_exists])
 
 
 PROCESS = ServiceProcess("profiling", port=9001, wire=wire, settings=ProfilingSettings)

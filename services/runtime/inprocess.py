@@ -196,5 +196,4 @@ def build(name: str, registry_url: str | None = None) -> Service:
     stubs = {callee: FakeStub(f"{stub.__module__.rsplit('.', 1)[0]}.{stub.__name__.removesuffix('Stub')}")
              for callee, stub in process.calls.items()}
     wired = process.wire(bus, stubs, settings(name))
-    return Service(name, bus, wired.servicer, stubs,  # type: ignore[attr-defined]
-                   {**vars(wired), "servicers": wired.servicers})
+    return Service(name, bus, wired.servicer, stubs, {**wired.parts, "servicers": wired.servicers})

@@ -18,7 +18,7 @@ import importlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from services.runtime.config import ServiceSettings
 
@@ -31,11 +31,19 @@ AddServicer = Callable[[Any, Any], None]  # the generated add_XServicer_to_serve
 StubFactory = Callable[[Any], Any]  # the generated XStub class, given a channel
 
 
-class Wired(Protocol):
-    """What a service's `wire()` returns: the servicers to serve (and, as attributes, the parts tests look into)."""
+@dataclass
+class Wired:
+    """What a service's `wire()` returns: its servicer and the generated function that adds it to a server, the
+    parts a test looks into (stores, views, settings), and readiness checks beyond the bus's own."""
+
+    servicer: Any
+    add_to_server: AddServicer
+    parts: dict[str, Any] = field(default_factory=dict)
+    readiness: list[ReadinessCheck] = field(default_factory=list)
 
     @property
-    def servicers(self) -> list[tuple[AddServicer, object]]: ...
+    def servicers(self) -> list[tuple[AddServicer, object]]:
+        return [(self.add_to_server, self.servicer)]
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ async def _serve(process: ServiceProcess) -> None:
     bus = EventBus(process.name, settings.kafka_bootstrap, settings.schema_registry_url, namespace=settings.namespace)
     callees = {callee: stub(channel_to(callee, settings.address(callee))) for callee, stub in process.calls.items()}
     wired = process.wire(bus, callees, settings)
-    await run_service(settings, servicers=wired.servicers, bus=bus, readiness=getattr(wired, "readiness", ()))
+    await run_service(settings, servicers=wired.servicers, bus=bus, readiness=wired.readiness)
 
 
 async def run_service(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field
@@ -11,7 +10,7 @@ from shipping.v1.shipping_service_pb2_grpc import add_ShippingServiceServicer_to
 
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
-from services.runtime.process import AddServicer, ServiceProcess
+from services.runtime.process import ServiceProcess, Wired
 from services.shipping.domain import Address
 from services.shipping.handlers import ShippingHandlers
 from services.shipping.servicer import ShippingServicer
@@ -36,24 +35,12 @@ class ShippingSettings(ServiceSettings):
                        country_code=self.sender_country_code, phone=self.sender_phone)
 
 
-@dataclass
-class Wired:
-    """Shipping wired to its bus: what main() serves, and the parts a test drives and looks into."""
-
-    servicer: ShippingServicer
-    shipments: Shipments
-
-    @property
-    def servicers(self) -> list[tuple[AddServicer, object]]:
-        return [(add_ShippingServiceServicer_to_server, self.servicer)]
-
-
 def wire(bus: EventBus, callees: Mapping[str, Any], settings: ShippingSettings) -> Wired:
     """Shipping's shipments, handlers and servicer on `bus` (shipping calls no other service: `callees` is empty)."""
     shipments = Shipments(bus)
     ShippingHandlers(shipments).register(bus)
     servicer = ShippingServicer(bus, shipments, settings.sender())
-    return Wired(servicer=servicer, shipments=shipments)
+    return Wired(servicer, add_ShippingServiceServicer_to_server, parts={"shipments": shipments})
 
 
 PROCESS = ServiceProcess("shipping", port=9008, wire=wire, settings=ShippingSettings)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +11,7 @@ from stocking.v1.stock_service_pb2_grpc import add_StockServiceServicer_to_serve
 
 from services.runtime.bus import EventBus
 from services.runtime.config import ServiceSettings
-from services.runtime.process import AddServicer, ServiceProcess
+from services.runtime.process import ServiceProcess, Wired
 from services.runtime.shop_settings import ShopSettings
 from services.stocking.handlers import StockingHandlers
 from services.stocking.servicer import StockServicer
@@ -28,25 +27,13 @@ class StockingSettings(ServiceSettings):
                                         description="a number of seconds > 0")
 
 
-@dataclass
-class Wired:
-    """Stocking wired to its bus: what main() serves, and the parts a test drives and looks into."""
-
-    servicer: StockServicer
-    stock: Stock
-
-    @property
-    def servicers(self) -> list[tuple[AddServicer, object]]:
-        return [(add_StockServiceServicer_to_server, self.servicer)]
-
-
 def wire(bus: EventBus, callees: Mapping[str, Any], settings: StockingSettings) -> Wired:
     """Stocking's stock, handlers, servicer and sweep on `bus` (stocking calls no other service: `callees` is empty)."""
     offset = timedelta(seconds=settings.clock_offset_seconds)
     stock = Stock(bus, ShopSettings(bus, defaults=SETTING_DEFAULTS), clock=lambda: datetime.now(UTC) + offset)
     StockingHandlers(stock).register(bus)
     bus.every(settings.expiry_sweep_seconds, stock.expire_due_reservations)
-    return Wired(servicer=StockServicer(stock), stock=stock)
+    return Wired(StockServicer(stock), add_StockServiceServicer_to_server, parts={"stock": stock})
 
 
 PROCESS = ServiceProcess("stocking", port=9003, wire=wire, settings=StockingSettings)
