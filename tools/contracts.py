@@ -396,6 +396,9 @@ def verify(provider: Provider, files: list[Path]) -> list[Failure]:
     """Check the provider's real code against each consumer's contract with Pact's Verifier: for each
     interaction, the provider state is set up, the real code publishes the event (or answers the call),
     the real serializer encodes it and the real deserializer decodes it, and Pact compares."""
+    # Built once before Pact's verifier runs: the first build imports the provider's code and registers the
+    # envelopes, which on a loaded machine can outlast the verifier's wait for a state-change callback.
+    provider.build()
     return [failure for path in files for failure in _verify_file(provider, path)]
 
 

@@ -33,7 +33,7 @@ from google.protobuf.message import Message
 from services.runtime.bus import EventBus, EventContext, envelope_class
 from services.runtime.config import ServiceSettings
 from services.runtime.interceptors import CallInterceptor
-from services.runtime.process import ServiceProcess, declared
+from services.runtime.process import ServiceProcess, declaration
 from services.runtime.transactions import Committer, OutgoingRecord, UnitOfWork
 
 NAMESPACE = f"inprocess-{uuid.uuid4().hex[:8]}"
@@ -182,7 +182,7 @@ class Service:
 @functools.cache
 def settings(name: str) -> ServiceSettings:
     """A service's settings as its process reads them from the environment."""
-    process = declared()[name]
+    process = declaration(name)
     assert isinstance(process, ServiceProcess), name
     return process.settings.load(name, calls=process.calls)
 
@@ -190,7 +190,7 @@ def settings(name: str) -> ServiceSettings:
 def build(name: str, registry_url: str | None = None) -> Service:
     """A fresh `name`, wired by its own wire() on a local bus: its real stores, handlers and servicer; a FakeStub
     for each service it calls in `stubs`, keyed by callee; the other parts wire() returns in `parts`."""
-    process = declared()[name]
+    process = declaration(name)
     assert isinstance(process, ServiceProcess), name
     bus = local_bus(name, registry_url)
     stubs = {callee: FakeStub(f"{stub.__module__.rsplit('.', 1)[0]}.{stub.__name__.removesuffix('Stub')}")
