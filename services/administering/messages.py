@@ -9,7 +9,6 @@ from administering.v1 import events_pb2
 from cataloging.v1 import catalog_service_pb2
 from google.protobuf.duration_pb2 import Duration
 from profiling.v1 import profile_service_pb2
-from shop.common.v1 import paging_pb2
 
 from services.administering import domain
 from services.administering.domain import SellerStatus, SettingKind, StaffRole
@@ -33,10 +32,6 @@ _STAFF_ROLE_OF: dict[int, StaffRole] = {
     profile_service_pb2.ROLE_STAFF: StaffRole.STAFF,
     profile_service_pb2.ROLE_ADMIN: StaffRole.ADMIN,
 }
-
-
-def page(next_page_token: str, total_size: int) -> paging_pb2.PageResponse:
-    return paging_pb2.PageResponse(next_page_token=next_page_token, total_size=total_size)
 
 
 # --- staff (profiling's answer) -------------------------------------------------------------------

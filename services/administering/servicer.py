@@ -32,7 +32,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_e
 from services.administering import domain, messages
 from services.administering.domain import OnboardingState, OnboardingStep, OnboardingUndo
 from services.administering.stores import SELLERS_TOPIC, SETTINGS_TOPIC, Stores
-from services.runtime import errors
+from services.runtime import errors, proto
 from services.runtime.bus import EventBus
 from services.runtime.errors import FailedPrecondition, InvalidArgument, required
 from services.runtime.interceptors import PASSED_ON_CODES
@@ -191,7 +191,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         page = domain.list_sellers(self.stores.sellers.values(), statuses=statuses, query=request.query,
                                    page_size=request.page.page_size, page_token=request.page.page_token)
         return pb.ListSellersResponse(sellers=[messages.seller(seller) for seller in page.items],
-                                      page=messages.page(page.next_page_token, page.total_size))
+                                      page=proto.page(page))
 
     # --- product onboarding ---------------------------------------------------------------------
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from billing.v1 import billing_service_pb2 as api
 from billing.v1 import events_pb2, invoice_pb2
 from ordering.v1 import events_pb2 as ordering_events
 from ordering.v1 import order_pb2
 from paying.v1 import events_pb2 as paying_events
-from shop.common.v1 import address_pb2, paging_pb2
+from shop.common.v1 import address_pb2
 
 from services.billing.domain import (
     Address,
@@ -39,10 +37,6 @@ from services.billing.domain import (
 )
 from services.runtime.errors import InvalidArgument
 from services.runtime.proto import money, timestamp, to_datetime
-
-T = TypeVar("T")
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 100
-
 
 # Into the domain.
 
@@ -207,32 +201,3 @@ def event(value: BillingEvent) -> dict[str, Any]:
                 totals=totals(value.totals, value.currency),
                 invoice_credited=money(value.invoice_credited, value.currency),
                 invoice_fully_credited=value.invoice_fully_credited, issued_at=timestamp(value.issued_at))}
-
-
-# Paging: an opaque cursor, the sort key of the last item of the page.
-
-def page(items: Sequence[T], key: Callable[[T], str], request: paging_pb2.PageRequest,
-         ) -> tuple[list[T], paging_pb2.PageResponse]:
-    """One page of `items`, which are sorted by `key` descending (newest first)."""
-    if request.page_size < 0:
-        raise InvalidArgument(f"page size must not be negative, got {request.page_size}")
-    size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    start = 0
-    if request.page_token:
-        after = _decode_token(request.page_token)
-        start = next((i for i, item in enumerate(items) if key(item) < after), len(items))
-    chosen = list(items[start:start + size])
-    more = start + size < len(items)
-    token = base64.urlsafe_b64encode(key(chosen[-1]).encode()).decode() if more and chosen else ""
-    return chosen, paging_pb2.PageResponse(next_page_token=token, total_size=len(items))
-
-
-def _decode_token(token: str) -> str:
-    try:
-        cursor = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        cursor = ""
-    if "|" not in cursor:  # every cursor this module makes has one
-        raise InvalidArgument(f"page token {token!r} is not one this service gave out; "
-                              "pass back next_page_token as it came")
-    return cursor

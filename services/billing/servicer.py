@@ -16,10 +16,13 @@ from services.billing.domain import (
     InvoiceStatus,
 )
 from services.billing.stores import Books, set_tax_rate
+from services.runtime import proto
 from services.runtime.bus import EventBus
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.runtime.paging import SortKey, instant, paginate
 from services.runtime.proto import to_datetime
 
+LIST_PAGE_SIZE = 50  # a list's page when the request asks for none, as it has always been here
 PDF_CHUNK_BYTES = 64 * 1024
 
 
@@ -70,9 +73,11 @@ class BillingServicer(BillingServiceServicer):
             issued = invoice.issued_at
             return issued is not None and (after is None or issued >= after) and (before is None or issued < before)
 
-        chosen = sorted(filter(wanted, self.books.invoices.values()), key=_newest_first, reverse=True)
-        shown, page = messages.page(chosen, _newest_first, request.page)
-        return api.ListInvoicesResponse(invoices=[messages.invoice(i) for i in shown], page=page)
+        page = paginate(filter(wanted, self.books.invoices.values()), sort_key=_newest_first, descending=True,
+                        filters=[request.customer_id, sorted(statuses), after, before],
+                        page_size=request.page.page_size, page_token=request.page.page_token,
+                        default_size=LIST_PAGE_SIZE)
+        return api.ListInvoicesResponse(invoices=[messages.invoice(i) for i in page.items], page=proto.page(page))
 
     async def GetInvoicePdf(self, request: api.GetInvoicePdfRequest,
                             context: grpc.aio.ServicerContext) -> AsyncIterator[api.GetInvoicePdfResponse]:
@@ -126,5 +131,5 @@ class BillingServicer(BillingServiceServicer):
         return api.SetTaxRateResponse(tax_rate=messages.tax_rate(rate))
 
 
-def _newest_first(invoice: Invoice) -> str:
-    return f"{invoice.created_at.isoformat()}|{invoice.invoice_id}"
+def _newest_first(invoice: Invoice) -> SortKey:
+    return instant(invoice.created_at), invoice.invoice_id

@@ -13,20 +13,17 @@ after the use case.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from services.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from services.runtime.paging import Page, SortKey, instant, page_size_of, paginate
 
 
 class KeySet(Protocol):
@@ -71,12 +68,6 @@ def slugify(name: str) -> str:
     """'Home & Garden' -> 'home-garden', 'Café' -> 'cafe': lower case, runs of anything but
     letters and digits become one hyphen. Names that differ only in case or punctuation clash."""
     return re.sub(r"[\W_]+", "-", _fold(name)).strip("-")
-
-
-def _micros(moment: datetime) -> int:
-    """A datetime as whole microseconds since the epoch (naive ones taken as UTC), for sort keys."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return (aware - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 # --- Category tree --------------------------------------------------------------------------------
@@ -642,8 +633,6 @@ def apply_stock_flag(product: Product, flag: StockFlag) -> Product | None:
 
 # --- Listing --------------------------------------------------------------------------------------
 
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
 MAX_BATCH = 100
 
 
@@ -670,16 +659,6 @@ class ProductSearch:
     sort: ProductSort = ProductSort.NEWEST
 
 
-@dataclass(frozen=True)
-class ProductPage:
-    products: list[Product]
-    next_page_token: str  # "" on the last page
-    total_size: int  # every product matching the search, on all pages
-
-
-SortKey = tuple[int | str, ...]
-
-
 def _sort_key(product: Product, sort: ProductSort) -> SortKey:
     # Every key ends with the product id, so no two products tie and a cursor is exact.
     if sort is ProductSort.PRICE_ASC:
@@ -688,7 +667,7 @@ def _sort_key(product: Product, sort: ProductSort) -> SortKey:
         return (-product.price.amount_minor, product.price.currency, product.product_id)
     if sort is ProductSort.NAME_ASC:
         return (_fold(product.name), product.product_id)
-    return (-_micros(product.published_at or product.created_at), product.product_id)
+    return (-instant(product.published_at or product.created_at), product.product_id)
 
 
 def _check_search(search: ProductSearch, tree: CategoryTree) -> None:
@@ -740,64 +719,24 @@ def _matcher(search: ProductSearch, tree: CategoryTree, sellers: Iterable[Seller
     return matches
 
 
-def _fingerprint(search: ProductSearch) -> str:
-    """A short digest of the search, carried in page tokens so one is never reused with other
-    filters or another sort (its position would mean nothing there)."""
+def search_filters(search: ProductSearch) -> list[Any]:
+    """The search as plain values, which its page tokens are bound to (filters and sort)."""
     def money(m: Money | None) -> list[Any] | None:
         return None if m is None else [m.amount_minor, m.currency]
 
-    described = [search.query, search.category_id, search.direct_category_only, search.seller_id,
-                 money(search.min_price), money(search.max_price), search.in_stock_only,
-                 sorted(s.value for s in search.statuses), search.sort.value]
-    return hashlib.sha256(json.dumps(described).encode()).hexdigest()[:16]
-
-
-def _encode_token(fingerprint: str, key: SortKey) -> str:
-    raw = json.dumps({"f": fingerprint, "k": list(key)}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_token(token: str, fingerprint: str) -> SortKey:
-    """The sort key of the last item of the previous page."""
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        token_fingerprint, key = decoded["f"], decoded["k"]
-    except (binascii.Error, ValueError, TypeError, KeyError) as error:
-        raise InvalidArgument("page token is not one this service issued; start again without a token") from error
-    if (token_fingerprint != fingerprint or not isinstance(key, list)
-            or not all(isinstance(part, int | str) for part in key)):
-        raise InvalidArgument("page token was issued for other filters or another sort; "
-                              "start again without a token")
-    return tuple(key)
-
-
-def page_size_of(requested: int) -> int:
-    """The page size to use: the default for 0, at most MAX_PAGE_SIZE."""
-    if requested < 0:
-        raise InvalidArgument(f"page size must be 0 (the default) or more, got {requested}")
-    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    return [search.query, search.category_id, search.direct_category_only, search.seller_id,
+            money(search.min_price), money(search.max_price), search.in_stock_only,
+            sorted(s.value for s in search.statuses), search.sort.value]
 
 
 def list_products(products: Iterable[Product], search: ProductSearch, *, tree: CategoryTree,
-                  sellers: Iterable[Seller], page_size: int = 0, page_token: str = "") -> ProductPage:
-    """One page of the products matching a search, in its sort order.
-
-    The page token holds the sort key of the last product returned (ending with its id), so the
-    next page starts right after it: products added or removed meanwhile never shift a page, and
-    paging to the end returns each product that stayed put exactly once."""
-    size = page_size_of(page_size)
+                  sellers: Iterable[Seller], page_size: int = 0, page_token: str = "") -> Page[Product]:
+    """One page of the products matching a search, in its sort order (services.runtime.paging)."""
+    page_size_of(page_size)  # a bad size is refused before the search is checked, as it always was
     _check_search(search, tree)
-    fingerprint = _fingerprint(search)
-    after = _decode_token(page_token, fingerprint) if page_token else None
     matches = _matcher(search, tree, sellers)
-    keyed = sorted(((_sort_key(p, search.sort), p) for p in products if matches(p)), key=lambda pair: pair[0])
-    try:
-        remaining = [(key, p) for key, p in keyed if after is None or key > after]
-    except TypeError as error:  # a forged key whose parts are of the wrong types
-        raise InvalidArgument("page token is not one this service issued; start again without a token") from error
-    page = remaining[:size]
-    next_token = _encode_token(fingerprint, page[-1][0]) if len(remaining) > size else ""
-    return ProductPage(products=[p for _, p in page], next_page_token=next_token, total_size=len(keyed))
+    return paginate((p for p in products if matches(p)), sort_key=lambda p: _sort_key(p, search.sort),
+                    filters=search_filters(search), page_size=page_size, page_token=page_token)
 
 
 @dataclass(frozen=True)

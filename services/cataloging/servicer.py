@@ -23,6 +23,7 @@ from cataloging.v1 import catalog_service_pb2_grpc
 
 from services.cataloging import domain, messages
 from services.cataloging.stores import TREE_LOCK, Catalog, publish_product_events
+from services.runtime import proto
 from services.runtime.errors import InvalidArgument, non_empty
 from services.runtime.store import Store
 from services.runtime.transactions import UnitOfWork
@@ -187,7 +188,4 @@ class CatalogServicer(catalog_service_pb2_grpc.CatalogServiceServicer):
         page = catalog.listing.page(messages.product_search(request), tree=catalog.tree(),
                                     sellers=catalog.sellers.values(), page_size=request.page.page_size,
                                     page_token=request.page.page_token)
-        response = pb.ListProductsResponse(products=[messages.product(p) for p in page.products])
-        response.page.next_page_token = page.next_page_token
-        response.page.total_size = page.total_size
-        return response
+        return pb.ListProductsResponse(products=[messages.product(p) for p in page.items], page=proto.page(page))

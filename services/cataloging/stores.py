@@ -4,14 +4,13 @@ servicer.py and handlers.py both build on this module; neither imports the other
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
-from operator import itemgetter
 
 from services.cataloging import domain, messages
 from services.runtime.bus import EventBus, Publish
-from services.runtime.errors import InvalidArgument, NotFound
+from services.runtime.errors import NotFound
+from services.runtime.paging import Page, SortKey, page_size_of, paginate
 from services.runtime.store import JsonCodec, Store
 from services.runtime.transactions import UnitOfWork
 
@@ -76,7 +75,7 @@ class _Entry:
     currency: str
     amount: int
     haystack: str  # folded name, description, SKU and attribute values
-    keys: dict[str, domain.SortKey]  # by ProductSort value
+    keys: dict[str, SortKey]  # by ProductSort value
 
     @classmethod
     def of(cls, product: domain.Product) -> _Entry:
@@ -103,11 +102,9 @@ class ProductListing:
         self._memo: dict[str, _Entry] = {}
 
     def page(self, search: domain.ProductSearch, *, tree: domain.CategoryTree, sellers: Iterable[domain.Seller],
-             page_size: int = 0, page_token: str = "") -> domain.ProductPage:
-        size = domain.page_size_of(page_size)
+             page_size: int = 0, page_token: str = "") -> Page[domain.Product]:
+        page_size_of(page_size)  # refused before the search is checked, as domain.list_products does
         domain._check_search(search, tree)
-        fingerprint = domain._fingerprint(search)
-        after = domain._decode_token(page_token, fingerprint) if page_token else None
         # The filters of domain._matcher, on the entries' plain values.
         statuses = {status.value for status in search.statuses} or {domain.ProductStatus.PUBLISHED.value}
         hidden = set() if search.statuses else {
@@ -122,7 +119,7 @@ class ProductListing:
         words = domain._fold(search.query).split()
         seller_id, in_stock_only, sort = search.seller_id, search.in_stock_only, search.sort.value
 
-        memo, keyed = self._memo, []
+        memo, matching = self._memo, []
         for product_id, product in self._products.items():
             entry = memo.get(product_id)
             if entry is None or entry.product is not product:
@@ -134,15 +131,6 @@ class ProductListing:
                     or (low is not None and entry.amount < low) or (high is not None and entry.amount > high)
                     or (words and not all(word in entry.haystack for word in words))):
                 continue
-            keyed.append((entry.keys[sort], product))
-        total = len(keyed)
-        if after is not None:
-            try:
-                keyed = [pair for pair in keyed if pair[0] > after]
-            except TypeError as error:  # a forged key whose parts are of the wrong types
-                raise InvalidArgument("page token is not one this service issued; "
-                                      "start again without a token") from error
-        page = heapq.nsmallest(size + 1, keyed, key=itemgetter(0))
-        token = domain._encode_token(fingerprint, page[size - 1][0]) if len(page) > size else ""
-        return domain.ProductPage(products=[product for _, product in page[:size]], next_page_token=token,
-                                  total_size=total)
+            matching.append(entry)
+        return paginate(matching, sort_key=lambda entry: entry.keys[sort], filters=domain.search_filters(search),
+                        page_size=page_size, page_token=page_token).map(lambda entry: entry.product)

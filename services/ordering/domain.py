@@ -30,8 +30,6 @@ version moved. Every amount is an int of minor units in the order's currency.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import hashlib
 import json
@@ -42,12 +40,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from services.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
+from services.runtime.paging import Page, instant, paginate
 
 PAYMENT_METHODS = ("card", "paypal", "bank_transfer")
 # Administering's default for the setting saga.step_timeout.
 DEFAULT_STEP_TIMEOUT = timedelta(seconds=30)
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
 
 
 class OrderStatus(StrEnum):
@@ -1215,39 +1212,21 @@ class OrderFilter:
     created_before: datetime | None = None
 
 
-@dataclass
-class OrderPage:
-    orders: list[Order]
-    # Empty on the last page.
-    next_page_token: str
-    total_size: int
-
-
-def list_customer_orders(orders: Iterable[Order], *, customer_id: str, page_size: int, page_token: str) -> OrderPage:
+def list_customer_orders(orders: Iterable[Order], *, customer_id: str, page_size: int,
+                         page_token: str) -> Page[Order]:
     """A customer's order history, newest first."""
     if not customer_id:
         raise InvalidArgument("customer id is required")
     return list_orders(orders, filters=OrderFilter(customer_id=customer_id), page_size=page_size, page_token=page_token)
 
 
-def list_orders(orders: Iterable[Order], *, filters: OrderFilter, page_size: int, page_token: str) -> OrderPage:
-    """Orders matching the filters, newest first, a page at a time. The page token is the position
-    after the last order shown (creation time, order id), so a page never repeats or skips an order
-    when new ones arrive meanwhile."""
+def list_orders(orders: Iterable[Order], *, filters: OrderFilter, page_size: int, page_token: str) -> Page[Order]:
+    """Orders matching the filters, newest first (creation time, then order id), a page at a time."""
     if filters.created_after and filters.created_before and filters.created_before <= filters.created_after:
         raise InvalidArgument("created_before must be after created_after")
-    if page_size < 0:
-        raise InvalidArgument(f"page size cannot be negative, got {page_size}")
-    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    matching = sorted((o for o in orders if _matches(o, filters)), key=_newest_first_key, reverse=True)
-    start = 0
-    if page_token:
-        after = _decode_page_token(page_token)
-        start = next((i for i, o in enumerate(matching) if _newest_first_key(o) < after), len(matching))
-    page = matching[start : start + size]
-    has_more = start + size < len(matching)
-    token = _encode_page_token(_newest_first_key(page[-1])) if page and has_more else ""
-    return OrderPage(orders=page, next_page_token=token, total_size=len(matching))
+    return paginate((o for o in orders if _matches(o, filters)),
+                    sort_key=lambda order: (instant(order.created_at), order.order_id), descending=True,
+                    filters=asdict(filters), page_size=page_size, page_token=page_token)
 
 
 def _matches(order: Order, filters: OrderFilter) -> bool:
@@ -1258,22 +1237,6 @@ def _matches(order: Order, filters: OrderFilter) -> bool:
         and (filters.created_after is None or order.created_at >= filters.created_after)
         and (filters.created_before is None or order.created_at < filters.created_before)
     )
-
-
-def _newest_first_key(order: Order) -> tuple[datetime, str]:
-    return order.created_at, order.order_id
-
-
-def _encode_page_token(key: tuple[datetime, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps([key[0].isoformat(), key[1]]).encode()).decode()
-
-
-def _decode_page_token(token: str) -> tuple[datetime, str]:
-    try:
-        created_at, order_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return datetime.fromisoformat(created_at), str(order_id)
-    except (ValueError, TypeError, binascii.Error) as error:
-        raise InvalidArgument("the page token is not one this service gave out") from error
 
 
 # ------------------------------------------------------------------------------------------- helpers

@@ -17,11 +17,11 @@ from typing import Any
 import grpc
 from ordering.v1 import order_service_pb2 as pb
 from ordering.v1 import order_service_pb2_grpc
-from shop.common.v1 import paging_pb2
 
 from services.ordering import domain, messages
 from services.ordering.stores import ORDERS_TOPIC
 from services.ordering.usecases import Checkout
+from services.runtime import proto
 from services.runtime.bus import EventBus
 from services.runtime.errors import (
     InvalidArgument,
@@ -69,8 +69,8 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
             raise PermissionDenied("a customer can only list their own orders")
         page = domain.list_customer_orders(self.orders.values(), customer_id=request.customer_id,
                                            page_size=request.page.page_size, page_token=request.page.page_token)
-        return pb.ListCustomerOrdersResponse(orders=[messages.order(o) for o in page.orders],
-                                             page=_page(page))
+        return pb.ListCustomerOrdersResponse(orders=[messages.order(o) for o in page.items],
+                                             page=proto.page(page))
 
     async def ListOrders(self, request: pb.ListOrdersRequest, context: grpc.aio.ServicerContext) -> Any:
         if calling_customer(context):
@@ -78,7 +78,7 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
                                    "ListCustomerOrders")
         page = domain.list_orders(self.orders.values(), filters=messages.order_filter(request),
                                   page_size=request.page.page_size, page_token=request.page.page_token)
-        return pb.ListOrdersResponse(orders=[messages.order(o) for o in page.orders], page=_page(page))
+        return pb.ListOrdersResponse(orders=[messages.order(o) for o in page.items], page=proto.page(page))
 
     # --- changing -----------------------------------------------------------------------------
 
@@ -129,7 +129,3 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
         for event in events:
             self.bus.publish(work, ORDERS_TOPIC, order.order_id, aggregate_version=order.version,
                              **messages.order_event(event))
-
-
-def _page(page: domain.OrderPage) -> paging_pb2.PageResponse:
-    return paging_pb2.PageResponse(next_page_token=page.next_page_token, total_size=page.total_size)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from ordering.v1 import events_pb2 as ordering_events
 from ordering.v1 import order_pb2
 from paying.v1 import events_pb2, payment_pb2
-from shop.common.v1 import paging_pb2
 
 from services.paying.domain import (
     Payment,
@@ -27,9 +23,6 @@ from services.paying.domain import (
 )
 from services.runtime.errors import InvalidArgument
 from services.runtime.proto import money, timestamp
-
-T = TypeVar("T")
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 100
 
 
 def status(value: PaymentStatus) -> payment_pb2.PaymentStatus.ValueType:
@@ -122,32 +115,3 @@ def cancellation_reason(cancelled: ordering_events.OrderCancelled) -> str:
     text = f"order {cancelled.order_number or cancelled.order_id} cancelled"
     text += f": {why}" if why and why != "unspecified" else ""
     return text + (f" ({cancelled.note})" if cancelled.note else "")
-
-
-# Paging: an opaque cursor, the sort key of the last item of the page.
-
-def page(items: Sequence[T], key: Callable[[T], str], request: paging_pb2.PageRequest,
-         ) -> tuple[list[T], paging_pb2.PageResponse]:
-    """One page of `items`, which are sorted by `key` descending (newest first)."""
-    if request.page_size < 0:
-        raise InvalidArgument(f"page size must not be negative, got {request.page_size}")
-    size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    start = 0
-    if request.page_token:
-        after = _decode_token(request.page_token)
-        start = next((i for i, item in enumerate(items) if key(item) < after), len(items))
-    chosen = list(items[start:start + size])
-    more = start + size < len(items)
-    token = base64.urlsafe_b64encode(key(chosen[-1]).encode()).decode() if more and chosen else ""
-    return chosen, paging_pb2.PageResponse(next_page_token=token, total_size=len(items))
-
-
-def _decode_token(token: str) -> str:
-    try:
-        cursor = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        cursor = ""
-    if "|" not in cursor:  # every cursor this module makes has one
-        raise InvalidArgument(f"page token {token!r} is not one this service gave out; "
-                              "pass back next_page_token as it came")
-    return cursor

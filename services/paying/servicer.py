@@ -13,8 +13,12 @@ from paying.v1.payment_service_pb2_grpc import PaymentServiceServicer
 from services.paying import domain, messages
 from services.paying.domain import Payment, PaymentEvent, RefundCause, RefundRequest
 from services.paying.stores import Payments, now, provider_reference
+from services.runtime import proto
 from services.runtime.bus import EventBus
 from services.runtime.errors import InvalidArgument
+from services.runtime.paging import SortKey, instant, paginate
+
+LIST_PAGE_SIZE = 50  # a list's page when the request asks for none, as it has always been here
 
 
 class PaymentServicer(PaymentServiceServicer):
@@ -67,10 +71,11 @@ class PaymentServicer(PaymentServiceServicer):
             candidates = list(record.payments) if record else []
         else:
             candidates = [p for record in self.payments.orders.values() for p in record.payments]
-        chosen = sorted((p for p in candidates if not statuses or p.status in statuses), key=_newest_first,
-                        reverse=True)
-        shown, page = messages.page(chosen, _newest_first, request.page)
-        return api.ListPaymentsResponse(payments=[messages.payment(p) for p in shown], page=page)
+        page = paginate((p for p in candidates if not statuses or p.status in statuses), sort_key=_newest_first,
+                        descending=True, filters=[request.order_id, sorted(statuses)],
+                        page_size=request.page.page_size, page_token=request.page.page_token,
+                        default_size=LIST_PAGE_SIZE)
+        return api.ListPaymentsResponse(payments=[messages.payment(p) for p in page.items], page=proto.page(page))
 
     async def RefundPayment(self, request: api.RefundPaymentRequest,
                             context: grpc.aio.ServicerContext) -> api.RefundPaymentResponse:
@@ -99,5 +104,5 @@ class PaymentServicer(PaymentServiceServicer):
         return api.VoidPaymentResponse(payment=messages.payment(payment))
 
 
-def _newest_first(payment: Payment) -> str:
-    return f"{payment.created_at.isoformat()}|{payment.payment_id}"
+def _newest_first(payment: Payment) -> SortKey:
+    return instant(payment.created_at), payment.payment_id

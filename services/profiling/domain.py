@@ -20,13 +20,9 @@ one); clear-text passwords are never stored, logged or put in a message.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -44,6 +40,7 @@ from services.runtime.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from services.runtime.paging import Page, paginate
 
 # --------------------------------------------------------------------------------------------------
 # Values
@@ -1066,65 +1063,8 @@ def update_staff_member(
 
 
 # --------------------------------------------------------------------------------------------------
-# Paging (cursor tokens) and searches
+# Searches and lists (paged by services.runtime.paging)
 # --------------------------------------------------------------------------------------------------
-
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_page_token: str  # empty on the last page
-    total_size: int  # every match, all pages together
-
-
-def _filters_fingerprint(filters: object) -> str:
-    """Ties a token to the filters it was issued for, so it cannot be replayed with others."""
-    return hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _encode_token(after: tuple[str, ...], filters: str) -> str:
-    raw = json.dumps({"after": list(after), "filters": filters}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_token(token: str, filters: str) -> tuple[str, ...]:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        after, issued_for = decoded["after"], decoded["filters"]
-        if not isinstance(after, list) or not all(isinstance(part, str) for part in after):
-            raise ValueError("after")
-    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
-        raise InvalidArgument("page_token is not a token this service issued") from None
-    if issued_for != filters:
-        raise InvalidArgument("page_token was issued for other filters; start again without a token")
-    return tuple(after)
-
-
-def paginate(
-    matching: Iterable[T],
-    *,
-    sort_key: Callable[[T], tuple[str, ...]],
-    filters: object,
-    page_size: int,
-    page_token: str,
-) -> Page[T]:
-    """One page of `matching` in `sort_key` order (which must be unique per item), after the token."""
-    if page_size < 0:
-        raise InvalidArgument(f"page_size must not be negative, got {page_size}")
-    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    fingerprint = _filters_fingerprint(filters)
-    after = _decode_token(page_token, fingerprint) if page_token else None
-    ordered = sorted(matching, key=sort_key)
-    remaining = [item for item in ordered if after is None or sort_key(item) > after]
-    items = remaining[:size]
-    next_token = _encode_token(sort_key(items[-1]), fingerprint) if len(remaining) > size else ""
-    return Page(items, next_token, len(ordered))
-
 
 def search_customers(
     customers: Iterable[Customer],

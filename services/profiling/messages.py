@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from profiling.v1 import events_pb2, profile_service_pb2
-from shop.common.v1 import address_pb2, money_pb2, paging_pb2
+from shop.common.v1 import address_pb2, money_pb2
 
 from services.profiling import domain
 from services.profiling.domain import CustomerStatus, Role, StatusChangeSource
@@ -112,10 +112,6 @@ def staff_member(record: domain.StaffMember) -> profile_service_pb2.StaffMember:
         active=record.active, created_by=record.created_by, created_at=timestamp(record.created_at),
         updated_at=timestamp(record.updated_at),
     )
-
-
-def page(next_page_token: str, total_size: int) -> paging_pb2.PageResponse:
-    return paging_pb2.PageResponse(next_page_token=next_page_token, total_size=total_size)
 
 
 # --- events ---------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from profiling.v1 import profile_service_pb2_grpc
 
 from services.profiling import domain, messages
 from services.profiling.stores import CUSTOMERS_TOPIC, SHOP_CURRENCY, VIP_THRESHOLD, Stores
+from services.runtime import proto
 from services.runtime.bus import EventBus
 from services.runtime.errors import FailedPrecondition, InvalidArgument, required
 from services.runtime.shop_settings import ShopSettings
@@ -253,7 +254,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
             self.stores.customers.values(), query=request.query, statuses=[s for s in statuses if s is not None],
             page_size=request.page.page_size, page_token=request.page.page_token)
         return pb.SearchCustomersResponse(customers=[self._customer(c) for c in page.items],
-                                          page=messages.page(page.next_page_token, page.total_size))
+                                          page=proto.page(page))
 
     # --- staff ----------------------------------------------------------------------------------
 
@@ -288,7 +289,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
             self.stores.staff.values(), role=role, include_inactive=request.include_inactive,
             page_size=request.page.page_size, page_token=request.page.page_token)
         return pb.ListStaffMembersResponse(staff_members=[messages.staff_member(m) for m in page.items],
-                                           page=messages.page(page.next_page_token, page.total_size))
+                                           page=proto.page(page))
 
     async def UpdateStaffMember(self, request: pb.UpdateStaffMemberRequest,
                                 context: grpc.aio.ServicerContext) -> pb.UpdateStaffMemberResponse:

@@ -4,15 +4,18 @@
     issued_after=to_datetime(request.issued_after)   # an aware UTC datetime
     price=money(line.unit_price, currency)           # shop.common.v1.Money from minor units
     price=money_of(record.price)                     # from a domain's Money record
+    page=page(listed)                                # shop.common.v1.PageResponse of a paging.Page
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Protocol, overload
+from typing import Any, Protocol, overload
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from shop.common.v1 import money_pb2
+from shop.common.v1 import money_pb2, paging_pb2
+
+from services.runtime.paging import Page
 
 
 class Amount(Protocol):
@@ -50,3 +53,9 @@ def money(amount: int, currency: str) -> money_pb2.Money:
 
 def money_of(value: Amount) -> money_pb2.Money:
     return money(value.amount_minor, value.currency)
+
+
+def page(record: Page[Any], *, total_size: int | None = None) -> paging_pb2.PageResponse:
+    """The PageResponse of a page; `total_size=-1` for a list that does not tell its total."""
+    total = record.total_size if total_size is None else total_size
+    return paging_pb2.PageResponse(next_page_token=record.next_page_token, total_size=total)

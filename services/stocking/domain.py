@@ -19,18 +19,14 @@ so the wiring may read them before taking the locks.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Generic, TypeVar
 
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.runtime.paging import Page, instant, paginate
 
 # --- Enums (the proto's, without their UNSPECIFIED value: the wiring maps it to None) -------------
 
@@ -742,18 +738,6 @@ def expire_reservation(reservation: Reservation, *, levels: Mapping[str, StockLe
 # --- Reading: batch get and paged lists -----------------------------------------------------------
 
 MAX_BATCH_LEVELS = 200
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
-
-Item = TypeVar("Item")
-
-
-@dataclass(frozen=True)
-class Page(Generic[Item]):
-    items: list[Item]
-    next_page_token: str  # "" on the last page
-
-
 def batch_get_levels(skus: Sequence[str],
                      lookup: Callable[[str], StockLevel | None]) -> tuple[list[StockLevel], list[str]]:
     """The tracked SKUs' levels in the order asked (duplicates once), and the untracked SKUs."""
@@ -770,50 +754,13 @@ def batch_get_levels(skus: Sequence[str],
     return found, unknown
 
 
-def _micros(moment: datetime) -> int:
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return (aware - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-
-
-def _paginate(items: Iterable[Item], key: Callable[[Item], tuple[int | str, ...]], filters: list[Any],
-              page_size: int, page_token: str) -> Page[Item]:
-    """A page of items in key order. The token carries the last key returned, so items added
-    meanwhile never shift a page, and a digest of the filters, so a token is never reused with
-    others."""
-    if page_size < 0:
-        raise InvalidArgument(f"page size must be 0 (the default) or more, got {page_size}")
-    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    digest = hashlib.sha256(json.dumps(filters).encode()).hexdigest()[:16]
-    after: tuple[int | str, ...] | None = None
-    if page_token:
-        try:
-            decoded = json.loads(base64.urlsafe_b64decode(page_token + "=" * (-len(page_token) % 4)))
-            token_digest, last_key = decoded["f"], tuple(decoded["k"])
-        except (binascii.Error, ValueError, TypeError, KeyError) as error:
-            raise InvalidArgument("page token is not one this service issued; start again without a token") from error
-        if token_digest != digest:
-            raise InvalidArgument("page token was issued for other filters; start again without a token")
-        after = last_key
-    keyed = sorted(((key(item), item) for item in items), key=lambda pair: pair[0])
-    try:
-        remaining = [(k, item) for k, item in keyed if after is None or k > after]
-    except TypeError as error:  # a forged key whose parts are of the wrong types
-        raise InvalidArgument("page token is not one this service issued; start again without a token") from error
-    page = remaining[:size]
-    token = ""
-    if len(remaining) > size:
-        raw = json.dumps({"f": digest, "k": list(page[-1][0])}, separators=(",", ":")).encode()
-        token = base64.urlsafe_b64encode(raw).decode().rstrip("=")
-    return Page(items=[item for _, item in page], next_page_token=token)
-
-
 def list_movements(movements: Iterable[StockMovement], *, sku: str, kinds: Sequence[StockMovementKind] = (),
                    page_size: int = 0, page_token: str = "") -> Page[StockMovement]:
     """A SKU's history, newest first (check the SKU is tracked with require_level first)."""
     wanted = set(kinds)
     chosen = (m for m in movements if m.sku == sku and (not wanted or m.kind in wanted))
-    return _paginate(chosen, lambda m: (-m.sequence, m.movement_id),
-                     [sku, sorted(k.value for k in wanted)], page_size, page_token)
+    return paginate(chosen, sort_key=lambda m: (-m.sequence, m.movement_id),
+                    filters=[sku, sorted(k.value for k in wanted)], page_size=page_size, page_token=page_token)
 
 
 def list_reservations(reservations: Iterable[Reservation], *, states: Sequence[ReservationState] = (),
@@ -823,8 +770,8 @@ def list_reservations(reservations: Iterable[Reservation], *, states: Sequence[R
     wanted = set(states)
     chosen = (r for r in reservations
               if (not wanted or r.state in wanted) and (not sku or any(line.sku == sku for line in r.lines)))
-    return _paginate(chosen, lambda r: (-_micros(r.created_at), r.order_id),
-                     [sorted(s.value for s in wanted), sku], page_size, page_token)
+    return paginate(chosen, sort_key=lambda r: (-instant(r.created_at), r.order_id),
+                    filters=[sorted(s.value for s in wanted), sku], page_size=page_size, page_token=page_token)
 
 
 def list_alerts(levels: Iterable[StockLevel], *, unacknowledged_only: bool = False, unresolved_only: bool = False,
@@ -836,6 +783,6 @@ def list_alerts(levels: Iterable[StockLevel], *, unacknowledged_only: bool = Fal
               if (not unacknowledged_only or a.acknowledged_at is None)
               and (not unresolved_only or a.resolved_at is None)
               and (not wanted or a.kind in wanted))
-    return _paginate(chosen, lambda a: (-_micros(a.raised_at), a.alert_id),
-                     [unacknowledged_only, unresolved_only, sku, sorted(k.value for k in wanted)],
-                     page_size, page_token)
+    return paginate(chosen, sort_key=lambda a: (-instant(a.raised_at), a.alert_id),
+                    filters=[unacknowledged_only, unresolved_only, sku, sorted(k.value for k in wanted)],
+                    page_size=page_size, page_token=page_token)

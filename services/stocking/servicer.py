@@ -20,6 +20,7 @@ import grpc
 from stocking.v1 import stock_service_pb2 as pb
 from stocking.v1 import stock_service_pb2_grpc
 
+from services.runtime import proto
 from services.runtime.bus import Publish
 from services.runtime.errors import NotFound, non_empty
 from services.runtime.transactions import UnitOfWork
@@ -85,9 +86,9 @@ class StockServicer(stock_service_pb2_grpc.StockServiceServicer):
         domain.require_level(stock.levels.get(sku), sku)
         page = domain.list_movements(stock.movements.values(), sku=sku, kinds=kinds,
                                      page_size=request.page.page_size, page_token=request.page.page_token)
-        response = pb.ListStockMovementsResponse(movements=[messages.movement(m) for m in page.items])
-        response.page.next_page_token, response.page.total_size = page.next_page_token, -1
-        return response
+        # total_size -1: stocking's lists have never told their total.
+        return pb.ListStockMovementsResponse(movements=[messages.movement(m) for m in page.items],
+                                             page=proto.page(page, total_size=-1))
 
     async def GetStockLevel(self, request: pb.GetStockLevelRequest, context: grpc.aio.ServicerContext) -> Any:
         stock, sku = self.stock, non_empty(request.sku, "sku")
@@ -138,9 +139,9 @@ class StockServicer(stock_service_pb2_grpc.StockServiceServicer):
                                        "RESERVATION_STATE", "states")
         page = domain.list_reservations(self.stock.reservations.values(), states=states, sku=request.sku,
                                         page_size=request.page.page_size, page_token=request.page.page_token)
-        response = pb.ListReservationsResponse(reservations=[messages.reservation(r) for r in page.items])
-        response.page.next_page_token, response.page.total_size = page.next_page_token, -1
-        return response
+        # total_size -1: stocking's lists have never told their total.
+        return pb.ListReservationsResponse(reservations=[messages.reservation(r) for r in page.items],
+                                           page=proto.page(page, total_size=-1))
 
     # --- alerts and thresholds ----------------------------------------------------------------
 
@@ -150,9 +151,9 @@ class StockServicer(stock_service_pb2_grpc.StockServiceServicer):
         page = domain.list_alerts(self.stock.levels.values(), unacknowledged_only=request.unacknowledged_only,
                                   unresolved_only=request.unresolved_only, sku=request.sku, kinds=kinds,
                                   page_size=request.page.page_size, page_token=request.page.page_token)
-        response = pb.ListStockAlertsResponse(alerts=[messages.alert(a) for a in page.items])
-        response.page.next_page_token, response.page.total_size = page.next_page_token, -1
-        return response
+        # total_size -1: stocking's lists have never told their total.
+        return pb.ListStockAlertsResponse(alerts=[messages.alert(a) for a in page.items],
+                                          page=proto.page(page, total_size=-1))
 
     async def AcknowledgeStockAlert(self, request: pb.AcknowledgeStockAlertRequest,
                                     context: grpc.aio.ServicerContext) -> Any:

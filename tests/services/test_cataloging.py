@@ -442,11 +442,11 @@ async def refuses_bad_input(platform: Service, catalog: CatalogServiceStub) -> N
         ("ListProducts", pb.ListProductsRequest(min_price=eur(1), max_price=money_pb2.Money(currency="USD")),
          INVALID, "must share a currency"),
         ("ListProducts", pb.ListProductsRequest(page=paging_pb2.PageRequest(page_token="garbage!")), INVALID,
-         "page token is not one this service issued"),
+         "page_token 'garbage!' is not one this list issued for these filters and this order"),
         ("ListProducts", pb.ListProductsRequest(page=paging_pb2.PageRequest(page_token=other_filters_token)),
-         INVALID, "issued for other filters"),
+         INVALID, "is not one this list issued for these filters and this order"),
         ("ListProducts", pb.ListProductsRequest(page=paging_pb2.PageRequest(page_size=-1)), INVALID,
-         "page size must be 0"),
+         "page_size must be 0 (the default) or more"),
         ("ListProducts", pb.ListProductsRequest(category_id="nope"), NOT_FOUND, "category 'nope' does not exist"),
         ("ListProducts", pb.ListProductsRequest(statuses=[UNSPECIFIED]), INVALID, "got PRODUCT_STATUS_UNSPECIFIED"),
         ("ListProducts", pb.ListProductsRequest(sort=UNKNOWN_9), INVALID, "sort must be one of"),
@@ -503,4 +503,4 @@ def test_listing_index_answers_what_the_domain_answers() -> None:
     store.apply("p1", replace(store.get("p1"), name="Zzz unique", version=2))  # type: ignore[type-var]
     assert [p.product_id for p in listing.page(domain.ProductSearch(query="zzz unique",
                                                                     statuses=tuple(domain.ProductStatus)),
-                                               tree=tree, sellers=sellers).products] == ["p1"]
+                                               tree=tree, sellers=sellers).items] == ["p1"]

@@ -210,9 +210,9 @@ def _bad_requests() -> list[tuple[str, Any, grpc.StatusCode, str]]:
          "payment status filter must be one of"),
         ("ListPayments", api.ListPaymentsRequest(statuses=[42]), invalid, "got 42"),  # type: ignore[list-item]
         ("ListPayments", api.ListPaymentsRequest(page=PageRequest(page_size=-1)), invalid,
-         "page size must not be negative"),
+         "page_size must be 0 (the default) or more"),
         ("ListPayments", api.ListPaymentsRequest(page=PageRequest(page_token="%%%")), invalid,
-         "page token '%%%' is not one this service gave out"),
+         "page_token '%%%' is not one this list issued for these filters and this order"),
         ("RefundPayment", api.RefundPaymentRequest(idempotency_key="k"), invalid, "payment id is missing"),
         ("RefundPayment", api.RefundPaymentRequest(payment_id=missing, idempotency_key="k"),
          grpc.StatusCode.NOT_FOUND, "no payment"),

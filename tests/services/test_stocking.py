@@ -432,6 +432,7 @@ async def refuses_bad_input(service: Service, stock: StockServiceStub) -> None:
     good_set: dict[str, Any] = {"sku": tracked, "on_hand": 5, "reason": RESTOCK, "staff_id": "staff-1"}
     good_adjust: dict[str, Any] = {"sku": tracked, "delta": 1, "reason": RESTOCK, "staff_id": "staff-1"}
     bad_page = paging_pb2.PageRequest(page_token="not-a-token")
+    bad_page_refused = "page_token 'not-a-token' is not one this list issued for these filters and this order"
     cases: list[tuple[str, Any, grpc.StatusCode, str]] = [
         ("SetStock", pb.SetStockRequest(**{**good_set, "sku": ""}), INVALID, "sku must not be empty"),
         ("SetStock", pb.SetStockRequest(**{**good_set, "sku": "bad sku"}), INVALID, "SKU must be 1 to 64"),
@@ -453,9 +454,9 @@ async def refuses_bad_input(service: Service, stock: StockServiceStub) -> None:
         ("ListStockMovements", pb.ListStockMovementsRequest(sku="UNTRACKED"), NOT_FOUND, "does not track"),
         ("ListStockMovements", pb.ListStockMovementsRequest(sku=tracked, kinds=[UNSPECIFIED]), INVALID,
          "kinds must not contain STOCK_MOVEMENT_KIND_UNSPECIFIED"),
-        ("ListStockMovements", pb.ListStockMovementsRequest(sku=tracked, page=bad_page), INVALID, "page token"),
+        ("ListStockMovements", pb.ListStockMovementsRequest(sku=tracked, page=bad_page), INVALID, bad_page_refused),
         ("ListStockMovements", pb.ListStockMovementsRequest(sku=tracked, page=paging_pb2.PageRequest(page_size=-1)),
-         INVALID, "page size must be 0"),
+         INVALID, "page_size must be 0 (the default) or more"),
         ("GetStockLevel", pb.GetStockLevelRequest(), INVALID, "sku must not be empty"),
         ("GetStockLevel", pb.GetStockLevelRequest(sku="UNTRACKED"), NOT_FOUND, "does not track"),
         ("BatchGetStockLevels", pb.BatchGetStockLevelsRequest(skus=[f"S{i}" for i in range(201)]), INVALID,
@@ -495,9 +496,9 @@ async def refuses_bad_input(service: Service, stock: StockServiceStub) -> None:
         ("ListReservations", pb.ListReservationsRequest(states=[UNSPECIFIED]), INVALID,
          "states must not contain RESERVATION_STATE_UNSPECIFIED"),
         ("ListReservations", pb.ListReservationsRequest(states=[UNKNOWN_9]), INVALID, "states 9 is not one of"),
-        ("ListReservations", pb.ListReservationsRequest(page=bad_page), INVALID, "page token"),
+        ("ListReservations", pb.ListReservationsRequest(page=bad_page), INVALID, bad_page_refused),
         ("ListStockAlerts", pb.ListStockAlertsRequest(kinds=[UNKNOWN_7]), INVALID, "kinds 7 is not one of"),
-        ("ListStockAlerts", pb.ListStockAlertsRequest(page=bad_page), INVALID, "page token"),
+        ("ListStockAlerts", pb.ListStockAlertsRequest(page=bad_page), INVALID, bad_page_refused),
         ("AcknowledgeStockAlert", pb.AcknowledgeStockAlertRequest(staff_id="staff-1"), INVALID,
          "alert_id must not be empty"),
         ("AcknowledgeStockAlert", pb.AcknowledgeStockAlertRequest(alert_id="nonsense", staff_id="staff-1"),

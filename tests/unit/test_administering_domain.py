@@ -310,9 +310,9 @@ def test_list_sellers_pages_through_every_seller_once() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"page_size": -5}, "page_size must not be negative"),
-        ({"page_token": "%%%"}, "page_token is not a token this service issued"),
-        ({"page_token": "bm90IGpzb24"}, "page_token is not a token this service issued"),  # "not json"
+        ({"page_size": -5}, "page_size must be 0"),
+        ({"page_token": "%%%"}, "is not one this list issued for these filters and this order"),
+        ({"page_token": "bm90IGpzb24"}, "is not one this list issued for these filters and this order"),  # "not json"
     ],
 )
 def test_list_sellers_refuses_bad_paging(overrides: dict[str, Any], message: str) -> None:
@@ -322,7 +322,7 @@ def test_list_sellers_refuses_bad_paging(overrides: dict[str, Any], message: str
 
 def test_list_sellers_refuses_a_token_from_other_filters() -> None:
     token = domain.list_sellers(SELLERS, page_size=1).next_page_token
-    with pytest.raises(InvalidArgument, match="issued for other filters"):
+    with pytest.raises(InvalidArgument, match="is not one this list issued for these filters and this order"):
         domain.list_sellers(SELLERS, statuses=[SellerStatus.ACTIVE], page_token=token)
 
 

@@ -54,6 +54,7 @@ from services.ordering.domain import (
     StockState,
     TimelineStep,
 )
+from services.runtime import paging
 from services.runtime.errors import (
     AlreadyExists,
     DomainError,
@@ -798,7 +799,7 @@ def test_a_customers_history_is_paged_newest_first_without_gaps() -> None:
     orders, seen, token = many_orders(), [], ""
     while True:
         page = domain.list_customer_orders(orders, customer_id="cust-1", page_size=3, page_token=token)
-        seen += [order.order_id for order in page.orders]
+        seen += [order.order_id for order in page.items]
         assert page.total_size == 4
         if not (token := page.next_page_token):
             break
@@ -809,7 +810,7 @@ def test_staff_filters_by_status_customer_number_and_dates() -> None:
     orders = many_orders()
 
     def ids(filters: OrderFilter) -> list[str]:
-        return [o.order_id for o in domain.list_orders(orders, filters=filters, page_size=0, page_token="").orders]
+        return [o.order_id for o in domain.list_orders(orders, filters=filters, page_size=0, page_token="").items]
 
     assert ids(OrderFilter()) == ["o-6", "o-5", "o-4", "o-3", "o-2", "o-1", "o-0"]
     assert ids(OrderFilter(statuses=(OrderStatus.CANCELLED,))) == ["o-3"]
@@ -822,8 +823,8 @@ def test_staff_filters_by_status_customer_number_and_dates() -> None:
     ("filters", "page_size", "token", "words"),
     [
         (OrderFilter(created_after=at(10), created_before=at(10)), 0, "", "created_before"),
-        (OrderFilter(), -1, "", "negative"),
-        (OrderFilter(), 0, "not-a-token", "page token"),
+        (OrderFilter(), -1, "", "page_size must be 0"),
+        (OrderFilter(), 0, "not-a-token", "is not one this list issued for these filters and this order"),
     ],
 )
 def test_listing_refuses_bad_paging_and_dates(filters: OrderFilter, page_size: int, token: str, words: str) -> None:
@@ -832,9 +833,9 @@ def test_listing_refuses_bad_paging_and_dates(filters: OrderFilter, page_size: i
 
 
 def test_page_size_is_capped() -> None:
-    orders = [place(order_id=f"o-{n}", now=at(n))[0] for n in range(domain.MAX_PAGE_SIZE + 5)]
+    orders = [place(order_id=f"o-{n}", now=at(n))[0] for n in range(paging.MAX_PAGE_SIZE + 5)]
     page = domain.list_orders(orders, filters=OrderFilter(), page_size=1000, page_token="")
-    assert len(page.orders) == domain.MAX_PAGE_SIZE
+    assert len(page.items) == paging.MAX_PAGE_SIZE
     assert page.next_page_token
 
 

@@ -583,11 +583,11 @@ def test_alert_paging_and_its_token_rules() -> None:
     rest = d.list_alerts(alerting_levels(), page_size=2, page_token=first.next_page_token)
     assert [(a.sku, a.kind.value) for a in rest.items] == [("A", "LOW_STOCK")]
     assert rest.next_page_token == ""
-    with pytest.raises(InvalidArgument, match="other filters"):
+    with pytest.raises(InvalidArgument, match="is not one this list issued for these filters and this order"):
         d.list_alerts(alerting_levels(), sku="A", page_token=first.next_page_token)
-    with pytest.raises(InvalidArgument, match="not one this service issued"):
+    with pytest.raises(InvalidArgument, match="is not one this list issued for these filters and this order"):
         d.list_alerts(alerting_levels(), page_token="%%%")
-    with pytest.raises(InvalidArgument, match="page size"):
+    with pytest.raises(InvalidArgument, match="page_size must be 0"):
         d.list_alerts(alerting_levels(), page_size=-1)
 
 
@@ -632,7 +632,7 @@ def test_reservations_are_listed_newest_first_by_state_and_sku() -> None:
     second = d.list_reservations([*everything, reserve("o0", lines(("A", 1)), levels, minutes=9).reservation],
                                  page_size=5, page_token=first.next_page_token)
     assert [r.order_id for r in second.items] == ["o2", "o1"]  # a newer reservation does not shift the pages
-    with pytest.raises(InvalidArgument, match="other filters"):
+    with pytest.raises(InvalidArgument, match="is not one this list issued for these filters and this order"):
         d.list_reservations(everything, sku="A", page_token=first.next_page_token)
 
 
