@@ -32,6 +32,7 @@ from services.runtime.errors import (
     Unauthenticated,
 )
 from services.runtime.paging import Page, paginate
+from services.runtime.values import Money
 
 # --------------------------------------------------------------------------------------------------
 # Who acts
@@ -67,12 +68,6 @@ def require_active_admin(actor: StaffActor | None, staff_id: str) -> StaffActor:
 # --------------------------------------------------------------------------------------------------
 # Money and currencies
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Money:
-    amount_minor: int
-    currency: str
 
 
 # ISO 4217 codes of the currencies in use, without fund codes (BOV, CHE, ...), precious metals (XAU,

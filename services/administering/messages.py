@@ -13,7 +13,7 @@ from profiling.v1 import profile_service_pb2
 from services.administering import domain
 from services.administering.domain import SellerStatus, SettingKind, StaffRole
 from services.runtime.errors import InvalidArgument
-from services.runtime.proto import money_of, timestamp
+from services.runtime.proto import money, money_record, timestamp
 
 SELLER_STATUS = {
     SellerStatus.ACTIVE: events_pb2.SELLER_STATUS_ACTIVE,
@@ -85,8 +85,7 @@ def setting_value_from(message: events_pb2.SettingValue) -> domain.SettingValue 
     if kind == "string_value":
         return domain.SettingValue.of_string(message.string_value)
     if kind == "money_value":
-        return domain.SettingValue.of_money(domain.Money(message.money_value.amount_minor,
-                                                         message.money_value.currency))
+        return domain.SettingValue.of_money(money_record(message.money_value))
     if kind == "basis_points":
         return domain.SettingValue.of_basis_points(message.basis_points)
     if kind == "duration_value":
@@ -107,7 +106,7 @@ def setting_value(value: domain.SettingValue) -> events_pb2.SettingValue:
         return events_pb2.SettingValue(string_value=value.string_value)
     if value.kind == SettingKind.MONEY:
         assert value.money_value is not None
-        return events_pb2.SettingValue(money_value=money_of(value.money_value))
+        return events_pb2.SettingValue(money_value=money(value.money_value))
     if value.kind == SettingKind.BASIS_POINTS:
         return events_pb2.SettingValue(basis_points=value.basis_points)
     if value.kind == SettingKind.DURATION:
@@ -138,7 +137,7 @@ def setting_changed(event: domain.SettingChanged) -> events_pb2.SettingChanged:
 def product_draft(request: pb.OnboardProductRequest) -> domain.ProductDraft:
     return domain.ProductDraft(
         sku=request.sku, name=request.name, description=request.description, category_id=request.category_id,
-        price=domain.Money(request.price.amount_minor, request.price.currency),
+        price=money_record(request.price),
         tax_class=request.tax_class or "standard",  # the API's default, so equal requests compare equal
         weight_grams=request.weight_grams, attributes=dict(request.attributes), image_url=request.image_url)
 
@@ -147,5 +146,5 @@ def create_product_request(onboarding: domain.ProductOnboarding) -> catalog_serv
     draft = onboarding.product
     return catalog_service_pb2.CreateProductRequest(
         seller_id=onboarding.seller_id, sku=draft.sku, name=draft.name, description=draft.description,
-        category_id=draft.category_id, price=money_of(draft.price), tax_class=draft.tax_class,
+        category_id=draft.category_id, price=money(draft.price), tax_class=draft.tax_class,
         weight_grams=draft.weight_grams, attributes=draft.attributes, image_url=draft.image_url)

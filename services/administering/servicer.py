@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import grpc
 from administering.v1 import admin_service_pb2 as pb
@@ -34,6 +34,7 @@ from services.administering.domain import OnboardingState, OnboardingStep, Onboa
 from services.administering.stores import SELLERS_TOPIC, SETTINGS_TOPIC, Stores
 from services.runtime import errors, proto
 from services.runtime.bus import EventBus
+from services.runtime.clock import now
 from services.runtime.errors import FailedPrecondition, InvalidArgument, required
 from services.runtime.interceptors import PASSED_ON_CODES
 from services.runtime.transactions import UnitOfWork
@@ -56,9 +57,6 @@ _REFUSALS: dict[grpc.StatusCode, type[errors.DomainError]] = {
                                  errors.FailedPrecondition, errors.PermissionDenied, errors.Unauthenticated)
 }
 
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def refusal_of(exc: grpc.aio.AioRpcError) -> errors.DomainError | None:

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from services.runtime.errors import FailedPrecondition, InvalidArgument
+from services.runtime.values import Address
 
 TAX_CLASSES = ("standard", "reduced", "super_reduced", "zero")
 ZERO_TAX_CLASS = "zero"
@@ -78,19 +79,6 @@ def format_rate(rate_bps: int) -> str:
 # Records.
 
 @dataclass(frozen=True)
-class Address:
-    full_name: str = ""
-    company: str = ""
-    line1: str = ""
-    line2: str = ""
-    postal_code: str = ""
-    city: str = ""
-    region: str = ""
-    country_code: str = ""
-    phone: str = ""
-
-
-@dataclass(frozen=True)
 class Party:
     """Who issues (the shop) or receives (the customer) a document."""
 
@@ -98,7 +86,7 @@ class Party:
     name: str
     email: str = ""
     vat_number: str = ""
-    address: Address = Address()
+    address: Address = field(default_factory=Address)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ from typing import Any
 
 from services.billing import domain, messages
 from services.billing.domain import CREDIT_NOTE_PREFIX, INVOICE_PREFIX, Party, counter_key
-from services.billing.stores import Books, now, set_tax_rate
+from services.billing.stores import Books, set_tax_rate
 from services.runtime.bus import EventBus, EventContext
+from services.runtime.clock import now
 from services.runtime.errors import FailedPrecondition
 from services.runtime.shop_settings import ShopSettings
 

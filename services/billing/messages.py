@@ -11,10 +11,8 @@ from billing.v1 import events_pb2, invoice_pb2
 from ordering.v1 import events_pb2 as ordering_events
 from ordering.v1 import order_pb2
 from paying.v1 import events_pb2 as paying_events
-from shop.common.v1 import address_pb2
 
 from services.billing.domain import (
-    Address,
     BillingEvent,
     CreditNote,
     CreditNoteIssued,
@@ -36,15 +34,9 @@ from services.billing.domain import (
     Totals,
 )
 from services.runtime.errors import InvalidArgument
-from services.runtime.proto import money, timestamp, to_datetime
+from services.runtime.proto import address, address_record, money, timestamp, to_datetime
 
 # Into the domain.
-
-def address(value: address_pb2.Address) -> Address:
-    return Address(full_name=value.full_name, company=value.company, line1=value.line1, line2=value.line2,
-                   postal_code=value.postal_code, city=value.city, region=value.region,
-                   country_code=value.country_code, phone=value.phone)
-
 
 def order_to_invoice(created: ordering_events.OrderCreated, *, received_at: datetime) -> OrderToInvoice:
     """`received_at` stands for the order date of an event that lacks its created_at."""
@@ -54,8 +46,8 @@ def order_to_invoice(created: ordering_events.OrderCreated, *, received_at: date
         customer_email=created.customer_email, currency=created.currency,
         lines=tuple(_order_line(line) for line in created.lines), subtotal=totals.subtotal.amount_minor,
         discount=totals.discount.amount_minor, shipping=totals.shipping.amount_minor, tax=totals.tax.amount_minor,
-        total=totals.total.amount_minor, shipping_address=address(created.shipping_address),
-        billing_address=address(created.billing_address), carrier_name=created.shipping_option.carrier_name,
+        total=totals.total.amount_minor, shipping_address=address_record(created.shipping_address),
+        billing_address=address_record(created.billing_address), carrier_name=created.shipping_option.carrier_name,
         service_level=created.shipping_option.service_level, payment_method=created.payment_method,
         created_at=to_datetime(created.created_at) if created.HasField("created_at") else received_at)
 
@@ -96,12 +88,6 @@ def status_from_proto(value: invoice_pb2.InvoiceStatus.ValueType) -> InvoiceStat
 
 # Out of the domain.
 
-def proto_address(value: Address) -> address_pb2.Address:
-    return address_pb2.Address(full_name=value.full_name, company=value.company, line1=value.line1,
-                               line2=value.line2, postal_code=value.postal_code, city=value.city,
-                               region=value.region, country_code=value.country_code, phone=value.phone)
-
-
 def status(value: InvoiceStatus) -> invoice_pb2.InvoiceStatus.ValueType:
     return invoice_pb2.InvoiceStatus.Value(f"INVOICE_STATUS_{value.value}")
 
@@ -117,7 +103,7 @@ def totals(value: Totals, currency: str) -> invoice_pb2.Totals:
 
 def party(value: Party) -> invoice_pb2.Party:
     return invoice_pb2.Party(party_id=value.party_id, name=value.name, email=value.email,
-                             vat_number=value.vat_number, address=proto_address(value.address))
+                             vat_number=value.vat_number, address=address(value.address))
 
 
 def tax_breakdown(entries: Sequence[TaxBreakdown], currency: str) -> list[invoice_pb2.TaxBreakdown]:
@@ -140,8 +126,8 @@ def invoice(value: Invoice) -> invoice_pb2.Invoice:
     return invoice_pb2.Invoice(
         invoice_id=value.invoice_id, invoice_number=value.invoice_number, order_id=value.order_id,
         order_number=value.order_number, status=status(value.status), seller=party(value.seller),
-        customer=party(value.customer), billing_address=proto_address(value.billing_address),
-        shipping_address=proto_address(value.shipping_address), currency=currency,
+        customer=party(value.customer), billing_address=address(value.billing_address),
+        shipping_address=address(value.shipping_address), currency=currency,
         lines=[_invoice_line(line, currency) for line in value.lines],
         tax_breakdown=tax_breakdown(value.tax_breakdown, currency), totals=totals(value.totals, currency),
         credited=money(value.credited, currency), credit_note_ids=list(value.credit_note_ids),

@@ -4,8 +4,6 @@ servicer.py and handlers.py both build on this module; neither imports the other
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from services.billing import domain, messages
 from services.billing.domain import (
     BillingChange,
@@ -19,6 +17,7 @@ from services.billing.domain import (
     TaxRate,
 )
 from services.runtime.bus import EventBus, Publish
+from services.runtime.clock import now
 from services.runtime.errors import InvalidArgument, NotFound
 from services.runtime.store import JsonCodec
 from services.runtime.transactions import UnitOfWork
@@ -80,9 +79,6 @@ async def set_tax_rate(work: UnitOfWork, books: Books, tax_class: str, rate_bps:
         work.put(books.tax_rates, tax_class, rate)
     return rate
 
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _version(event: BillingEvent, invoice: Invoice) -> int:

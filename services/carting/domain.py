@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.runtime.values import Address
 
 MAX_LINE_QUANTITY = 99
 # An anonymous cart left untouched this long expires; customer carts never do (there is no setting
@@ -83,21 +84,6 @@ class CartLine:
     @property
     def price_changed(self) -> bool:
         return self.current_unit_price != self.unit_price_seen
-
-
-@dataclass
-class Address:
-    """A postal address; a shipping estimate needs only country_code (and postal_code)."""
-
-    full_name: str = ""
-    company: str = ""
-    line1: str = ""
-    line2: str = ""
-    postal_code: str = ""
-    city: str = ""
-    region: str = ""
-    country_code: str = ""
-    phone: str = ""
 
 
 @dataclass

@@ -8,10 +8,9 @@ from cataloging.v1 import events_pb2 as catalog_pb
 from profiling.v1 import events_pb2 as profiling_pb
 from shipping.v1 import shipment_pb2
 from shipping.v1 import shipping_service_pb2 as shipping_pb
-from shop.common.v1 import address_pb2
 
 from services.carting import domain
-from services.runtime.proto import money, timestamp
+from services.runtime.proto import address, money, timestamp
 
 # ------------------------------------------------------------------------------------------- out
 
@@ -69,23 +68,7 @@ def merge_adjustment(adjustment: domain.MergeAdjustment) -> pb.MergeAdjustment:
     )
 
 
-def address(record: domain.Address) -> address_pb2.Address:
-    return address_pb2.Address(
-        full_name=record.full_name, company=record.company, line1=record.line1, line2=record.line2,
-        postal_code=record.postal_code, city=record.city, region=record.region, country_code=record.country_code,
-        phone=record.phone,
-    )
-
-
 # -------------------------------------------------------------------------------------------- in
-
-
-def address_record(message: address_pb2.Address) -> domain.Address:
-    return domain.Address(
-        full_name=message.full_name, company=message.company, line1=message.line1, line2=message.line2,
-        postal_code=message.postal_code, city=message.city, region=message.region,
-        country_code=message.country_code, phone=message.phone,
-    )
 
 
 def catalog_product(product: catalog_pb.Product) -> domain.CatalogProduct | None:

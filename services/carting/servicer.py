@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -27,8 +26,10 @@ from services.carting import domain, messages
 from services.carting.stores import CustomerStatusView
 from services.runtime.bus import EventBus
 from services.runtime.clients import answers_of
+from services.runtime.clock import now
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, required
 from services.runtime.interceptors import calling_customer
+from services.runtime.proto import address, address_record
 from services.runtime.shop_settings import ShopSettings
 from services.runtime.store import Store
 
@@ -125,7 +126,7 @@ class CartServicer(cart_service_pb2_grpc.CartServiceServicer):
 
     async def SetShipping(self, request: pb.SetShippingRequest, context: grpc.aio.ServicerContext) -> Any:
         cart = self._cart(request.cart_id, context)
-        destination = messages.address_record(request.destination) if request.HasField("destination") else None
+        destination = address_record(request.destination) if request.HasField("destination") else None
         option_id = request.shipping_option_id
         if option_id and destination is None:
             raise InvalidArgument("a shipping option needs a destination: set the destination too")
@@ -250,7 +251,7 @@ class CartServicer(cart_service_pb2_grpc.CartServiceServicer):
         """Shipping's price of an option for this destination and parcel; refused when it cannot serve them."""
         with answers_of("shipping"):
             answer = await self.shipping.ValidateShippingOption(shipping_pb.ValidateShippingOptionRequest(
-                shipping_option_id=option_id, destination=messages.address(destination),
+                shipping_option_id=option_id, destination=address(destination),
                 # An empty cart still gets a quote: it weighs as the lightest parcel.
                 parcel=shipment_pb2.Parcel(weight_grams=max(1, weight_grams)), currency=currency,
             ))
@@ -274,7 +275,3 @@ class CartServicer(cart_service_pb2_grpc.CartServiceServicer):
 
     async def _proto(self, cart: domain.Cart) -> pb.Cart:
         return messages.cart(*await self._view(cart))
-
-
-def now() -> datetime:
-    return datetime.now(UTC)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from services.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.runtime.paging import Page, SortKey, instant, page_size_of, paginate
+from services.runtime.values import Money
 
 
 class KeySet(Protocol):
@@ -33,14 +34,6 @@ class KeySet(Protocol):
 
 
 # --- Values ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Money:
-    """An amount in the currency's minor unit (cents for EUR); never a float."""
-
-    amount_minor: int
-    currency: str
 
 
 _CURRENCY = re.compile(r"[A-Z]{3}")

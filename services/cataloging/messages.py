@@ -8,16 +8,10 @@ from typing import Any
 from administering.v1 import events_pb2 as admin_pb
 from cataloging.v1 import catalog_service_pb2 as pb
 from cataloging.v1 import events_pb2 as events_pb
-from shop.common.v1 import money_pb2
 
 from services.cataloging import domain
 from services.runtime.errors import InvalidArgument
-from services.runtime.proto import money_of, timestamp
-
-
-def money_in(message: money_pb2.Money) -> domain.Money:
-    return domain.Money(amount_minor=message.amount_minor, currency=message.currency)
-
+from services.runtime.proto import money, money_record, timestamp
 
 # ------------------------------------------------------------------------------------------- out
 
@@ -34,7 +28,7 @@ def category(placed: domain.PlacedCategory) -> pb.Category:
 def product(record: domain.Product) -> events_pb.Product:
     return events_pb.Product(
         product_id=record.product_id, seller_id=record.seller_id, sku=record.sku, name=record.name,
-        description=record.description, category_id=record.category_id, price=money_of(record.price),
+        description=record.description, category_id=record.category_id, price=money(record.price),
         tax_class=record.tax_class, weight_grams=record.weight_grams, attributes=record.attributes,
         image_url=record.image_url, status=events_pb.ProductStatus.Value(f"PRODUCT_STATUS_{record.status.value}"),
         in_stock=record.in_stock, created_at=timestamp(record.created_at), updated_at=timestamp(record.updated_at),
@@ -51,8 +45,8 @@ def product_event(event: domain.ProductEvent) -> dict[str, Any]:
                                                             changed_fields=event.changed_fields)}
     if isinstance(event, domain.ProductPriceChanged):
         return {"product_price_changed": events_pb.ProductPriceChanged(
-            product_id=event.product_id, sku=event.sku, seller_id=event.seller_id, old_price=money_of(event.old_price),
-            new_price=money_of(event.new_price), version=event.version)}
+            product_id=event.product_id, sku=event.sku, seller_id=event.seller_id, old_price=money(event.old_price),
+            new_price=money(event.new_price), version=event.version)}
     return {"product_archived": events_pb.ProductArchived(
         product_id=event.product_id, sku=event.sku, seller_id=event.seller_id, reason=event.reason)}
 
@@ -81,8 +75,8 @@ def product_search(request: pb.ListProductsRequest) -> domain.ProductSearch:
     return domain.ProductSearch(
         query=request.query, category_id=request.category_id, direct_category_only=request.direct_category_only,
         seller_id=request.seller_id,
-        min_price=money_in(request.min_price) if request.HasField("min_price") else None,
-        max_price=money_in(request.max_price) if request.HasField("max_price") else None,
+        min_price=money_record(request.min_price) if request.HasField("min_price") else None,
+        max_price=money_record(request.max_price) if request.HasField("max_price") else None,
         in_stock_only=request.in_stock_only, statuses=tuple(dict.fromkeys(statuses)), sort=SORTS[request.sort],
     )
 

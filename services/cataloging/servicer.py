@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -24,14 +23,10 @@ from cataloging.v1 import catalog_service_pb2_grpc
 from services.cataloging import domain, messages
 from services.cataloging.stores import TREE_LOCK, Catalog, publish_product_events
 from services.runtime import proto
+from services.runtime.clock import now
 from services.runtime.errors import InvalidArgument, non_empty
 from services.runtime.store import Store
 from services.runtime.transactions import UnitOfWork
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
 
 # --- Listing ----------------------------------------------------------------------------------------
 
@@ -109,7 +104,7 @@ class CatalogServicer(catalog_service_pb2_grpc.CatalogServiceServicer):
             created = domain.create_product(
                 product_id=product_id, seller_id=seller_id, sku=sku, name=request.name,
                 description=request.description, category_id=request.category_id,
-                price=messages.money_in(request.price), tax_class=request.tax_class,
+                price=proto.money_record(request.price), tax_class=request.tax_class,
                 weight_grams=request.weight_grams, attributes=dict(request.attributes), image_url=request.image_url,
                 seller=work.get(catalog.sellers, seller_id), categories=catalog.categories,
                 sku_taken_by=work.get(catalog.skus, sku), stock=work.get(catalog.stock_flags, sku), now=now())
@@ -135,7 +130,7 @@ class CatalogServicer(catalog_service_pb2_grpc.CatalogServiceServicer):
     async def SetProductPrice(self, request: pb.SetProductPriceRequest, context: grpc.aio.ServicerContext) -> Any:
         if not request.HasField("price"):
             raise InvalidArgument("price must be set")
-        price = messages.money_in(request.price)
+        price = proto.money_record(request.price)
         return pb.SetProductPriceResponse(product=await self._change_product(
             request.product_id, lambda product, work: domain.set_product_price(product, price=price, now=now())))
 

@@ -41,6 +41,7 @@ from enum import StrEnum
 
 from services.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
 from services.runtime.paging import Page, instant, paginate
+from services.runtime.values import Address, ShipmentStatus
 
 PAYMENT_METHODS = ("card", "paypal", "bank_transfer")
 # Administering's default for the setting saga.step_timeout.
@@ -146,33 +147,7 @@ class ReleaseReason(StrEnum):
     STAFF = "STAFF"
 
 
-class ShipmentStatus(StrEnum):
-    """shipping.v1.ShipmentStatus."""
-
-    LABEL_CREATED = "LABEL_CREATED"
-    PICKED_UP = "PICKED_UP"
-    IN_TRANSIT = "IN_TRANSIT"
-    OUT_FOR_DELIVERY = "OUT_FOR_DELIVERY"
-    DELIVERED = "DELIVERED"
-    EXCEPTION = "EXCEPTION"
-    RETURNED_TO_SENDER = "RETURNED_TO_SENDER"
-    CANCELLED = "CANCELLED"
-
-
 # ---------------------------------------------------------------------------------------------- records
-
-
-@dataclass
-class Address:
-    full_name: str = ""
-    company: str = ""
-    line1: str = ""
-    line2: str = ""
-    postal_code: str = ""
-    city: str = ""
-    region: str = ""
-    country_code: str = ""
-    phone: str = ""
 
 
 @dataclass

@@ -14,12 +14,11 @@ from ordering.v1 import order_pb2
 from ordering.v1 import order_service_pb2 as pb
 from shipping.v1 import shipment_pb2
 from shipping.v1 import shipping_service_pb2 as shipping_pb
-from shop.common.v1 import address_pb2
 from stocking.v1 import events_pb2 as stocking_pb
 
 from services.ordering import domain
 from services.runtime.errors import InvalidArgument
-from services.runtime.proto import money, timestamp, to_datetime
+from services.runtime.proto import address, address_record, money, timestamp, to_datetime
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -40,14 +39,6 @@ def enum_member(kind: type[E], enum: Any, prefix: str, number: int, what: str) -
 
 
 # ---------------------------------------------------------------------------------------- orders
-
-
-def address(record: domain.Address) -> address_pb2.Address:
-    return address_pb2.Address(
-        full_name=record.full_name, company=record.company, line1=record.line1, line2=record.line2,
-        postal_code=record.postal_code, city=record.city, region=record.region, country_code=record.country_code,
-        phone=record.phone,
-    )
 
 
 def order_line(line: domain.OrderLine, currency: str) -> order_pb2.OrderLine:
@@ -175,14 +166,6 @@ def order_event(event: domain.OrderEvent) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------------------- requests
-
-
-def address_record(message: address_pb2.Address) -> domain.Address:
-    return domain.Address(
-        full_name=message.full_name, company=message.company, line1=message.line1, line2=message.line2,
-        postal_code=message.postal_code, city=message.city, region=message.region,
-        country_code=message.country_code, phone=message.phone,
-    )
 
 
 def place_order(request: pb.CreateOrderRequest) -> domain.PlaceOrder:

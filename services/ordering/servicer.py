@@ -11,7 +11,6 @@ Placing an order needs carting and shipping: its steps are the use case in useca
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -23,6 +22,7 @@ from services.ordering.stores import ORDERS_TOPIC
 from services.ordering.usecases import Checkout
 from services.runtime import proto
 from services.runtime.bus import EventBus
+from services.runtime.clock import now
 from services.runtime.errors import (
     InvalidArgument,
     NotFound,
@@ -33,10 +33,6 @@ from services.runtime.errors import (
 from services.runtime.interceptors import CUSTOMER_HEADER, calling_customer
 from services.runtime.store import Store
 from services.runtime.transactions import UnitOfWork
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):

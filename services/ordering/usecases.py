@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -26,8 +26,10 @@ from shipping.v1 import shipping_service_pb2 as shipping_pb
 
 from services.ordering import domain, messages
 from services.ordering.stores import ORDERS_TOPIC, CartClaim
+from services.runtime import proto
 from services.runtime.bus import EventBus, is_outage
 from services.runtime.clients import answers_of
+from services.runtime.clock import now
 from services.runtime.errors import FailedPrecondition
 from services.runtime.store import Store
 
@@ -54,7 +56,7 @@ class Checkout:
         self._refuse_if_ordered(self.claims.get(cart.cart_id), cart.cart_id)
         # 3. The cart's own checks first, so shipping is asked nothing about a cart that cannot be ordered
         #    (the option's price is not known yet, so the total the shopper saw is checked in step 5).
-        order_id, moment = str(uuid.uuid4()), datetime.now(UTC)
+        order_id, moment = str(uuid.uuid4()), now()
         provisional = domain.ShippingOption(place.shipping_option_id, "", "", "", 0, cart.currency)
         domain.create_order(dataclasses.replace(place, expected_total=None), cart=cart, shipping_option=provisional,
                             caller_customer_id=customer_id, order_id=order_id, order_number="", now=moment)
@@ -107,7 +109,7 @@ class Checkout:
         weight = sum(line.unit_weight_grams * line.quantity for line in cart.lines)
         with answers_of("shipping"):
             answer = await self.shipping.ValidateShippingOption(shipping_pb.ValidateShippingOptionRequest(
-                shipping_option_id=place.shipping_option_id, destination=messages.address(place.shipping_address),
+                shipping_option_id=place.shipping_option_id, destination=proto.address(place.shipping_address),
                 parcel=shipment_pb2.Parcel(weight_grams=max(1, weight)), currency=cart.currency,
             ))
         if not answer.valid:

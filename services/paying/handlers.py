@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 
 from services.paying import domain, messages
-from services.paying.stores import Payments, now, provider_reference
+from services.paying.stores import Payments, provider_reference
 from services.runtime.bus import EventBus, EventContext
+from services.runtime.clock import now
 from services.runtime.errors import FailedPrecondition
 
 ORDERS = "ordering.orders.v1"

@@ -12,9 +12,10 @@ from paying.v1.payment_service_pb2_grpc import PaymentServiceServicer
 
 from services.paying import domain, messages
 from services.paying.domain import Payment, PaymentEvent, RefundCause, RefundRequest
-from services.paying.stores import Payments, now, provider_reference
+from services.paying.stores import Payments, provider_reference
 from services.runtime import proto
 from services.runtime.bus import EventBus
+from services.runtime.clock import now
 from services.runtime.errors import InvalidArgument
 from services.runtime.paging import SortKey, instant, paginate
 

@@ -9,7 +9,6 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from services.paying import messages
 from services.paying.domain import Payment, PaymentEvent
@@ -82,6 +81,3 @@ class Payments:
         if changed != record:
             work.put(self.orders, record.order_id, changed)
 
-
-def now() -> datetime:
-    return datetime.now(UTC)

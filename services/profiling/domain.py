@@ -41,6 +41,7 @@ from services.runtime.errors import (
     Unauthenticated,
 )
 from services.runtime.paging import Page, paginate
+from services.runtime.values import Address, Money
 
 # --------------------------------------------------------------------------------------------------
 # Values
@@ -71,25 +72,6 @@ class AccountKind(StrEnum):
 
 
 STAFF_ROLES = (Role.STAFF, Role.ADMIN)
-
-
-@dataclass(frozen=True)
-class Money:
-    amount_minor: int
-    currency: str
-
-
-@dataclass(frozen=True)
-class Address:
-    full_name: str
-    line1: str
-    postal_code: str
-    city: str
-    country_code: str
-    company: str = ""
-    line2: str = ""
-    region: str = ""
-    phone: str = ""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from services.profiling import domain, messages
 from services.profiling.stores import CUSTOMERS_TOPIC, VIP_THRESHOLD, Stores
 from services.runtime.bus import EventBus, EventContext
 from services.runtime.errors import InvalidArgument
+from services.runtime.proto import money_record
 from services.runtime.shop_settings import ShopSettings
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class ProfilingHandlers:
             log.warning("%s of order %s names no customer profiling knows (%r); ignored",
                         event.name, order_id, customer_id)
             return
-        changed, events = use_case(customer, order_id=order_id, total=messages.money_from(total),
+        changed, events = use_case(customer, order_id=order_id, total=money_record(total),
                                    vip_threshold=self.vip_threshold(), now=datetime.now(UTC))
         if changed is customer:
             return  # already counted (or already cancelled): a replay or a late duplicate

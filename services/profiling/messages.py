@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from profiling.v1 import events_pb2, profile_service_pb2
-from shop.common.v1 import address_pb2, money_pb2
 
 from services.profiling import domain
 from services.profiling.domain import CustomerStatus, Role, StatusChangeSource
 from services.runtime.errors import InvalidArgument
-from services.runtime.proto import money_of, timestamp
+from services.runtime.proto import address, money, timestamp
 
 CUSTOMER_STATUS = {
     CustomerStatus.STANDARD: events_pb2.CUSTOMER_STATUS_STANDARD,
@@ -31,10 +30,6 @@ ACCOUNT_KIND: dict[int, domain.AccountKind] = {
 }
 _STATUS_OF: dict[int, CustomerStatus] = {number: status for status, number in CUSTOMER_STATUS.items()}
 _ROLE_OF: dict[int, Role] = {number: role for role, number in ROLE.items()}
-
-
-def money_from(message: money_pb2.Money) -> domain.Money:
-    return domain.Money(message.amount_minor, message.currency)
 
 
 # --- requests -------------------------------------------------------------------------------------
@@ -66,23 +61,7 @@ def account_kind_from(number: int) -> domain.AccountKind | None:
     return ACCOUNT_KIND[number]
 
 
-def address_from(message: address_pb2.Address) -> domain.Address:
-    return domain.Address(
-        full_name=message.full_name, line1=message.line1, postal_code=message.postal_code, city=message.city,
-        country_code=message.country_code, company=message.company, line2=message.line2, region=message.region,
-        phone=message.phone,
-    )
-
-
 # --- records --------------------------------------------------------------------------------------
-
-
-def address(value: domain.Address) -> address_pb2.Address:
-    return address_pb2.Address(
-        full_name=value.full_name, company=value.company, line1=value.line1, line2=value.line2,
-        postal_code=value.postal_code, city=value.city, region=value.region, country_code=value.country_code,
-        phone=value.phone,
-    )
 
 
 def customer(record: domain.Customer, shop_currency: str) -> profile_service_pb2.Customer:
@@ -90,7 +69,7 @@ def customer(record: domain.Customer, shop_currency: str) -> profile_service_pb2
         customer_id=record.customer_id, email=record.email, first_name=record.first_name,
         last_name=record.last_name, phone=record.phone, status=CUSTOMER_STATUS[record.status],
         status_source=STATUS_SOURCE[record.status_source], status_pinned=record.status_pinned,
-        confirmed_spend=money_of(record.spend_in(shop_currency)),
+        confirmed_spend=money(record.spend_in(shop_currency)),
         default_shipping_address_id=record.default_shipping_address_id,
         default_billing_address_id=record.default_billing_address_id,
         created_at=timestamp(record.created_at), updated_at=timestamp(record.updated_at),
@@ -135,4 +114,4 @@ def customer_event(event: domain.CustomerEvent) -> dict[str, Any]:
     return {"customer_status_changed": events_pb2.CustomerStatusChanged(
         customer_id=event.customer_id, old_status=CUSTOMER_STATUS[event.old_status],
         new_status=CUSTOMER_STATUS[event.new_status], reason=event.reason, source=STATUS_SOURCE[event.source],
-        changed_by=event.changed_by, pinned=event.pinned, confirmed_spend=money_of(event.confirmed_spend))}
+        changed_by=event.changed_by, pinned=event.pinned, confirmed_spend=money(event.confirmed_spend))}

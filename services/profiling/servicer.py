@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -21,6 +20,7 @@ from services.profiling import domain, messages
 from services.profiling.stores import CUSTOMERS_TOPIC, SHOP_CURRENCY, VIP_THRESHOLD, Stores
 from services.runtime import proto
 from services.runtime.bus import EventBus
+from services.runtime.clock import now
 from services.runtime.errors import FailedPrecondition, InvalidArgument, required
 from services.runtime.shop_settings import ShopSettings
 from services.runtime.store import Store
@@ -32,9 +32,6 @@ SETTING_DEFAULTS: dict[str, Any] = {
     VIP_THRESHOLD: (domain.DEFAULT_VIP_THRESHOLD.amount_minor, domain.DEFAULT_VIP_THRESHOLD.currency),
 }
 
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def publish_customer_events(bus: EventBus, work: UnitOfWork, customer: domain.Customer,
@@ -165,7 +162,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
             customer = domain.require_customer(work.get(customers, customer_id), customer_id)
             changed, entry, events = domain.add_address(
                 customer, address_id=str(uuid.uuid4()), label=request.label,
-                address=messages.address_from(request.address), set_default_shipping=request.set_default_shipping,
+                address=proto.address_record(request.address), set_default_shipping=request.set_default_shipping,
                 set_default_billing=request.set_default_billing, now=now())
             work.put(customers, customer_id, changed)
             publish_customer_events(self.bus, work, changed, events)
@@ -180,7 +177,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
             customer = domain.require_customer(work.get(customers, customer_id), customer_id)
             changed, entry, events = domain.update_address(
                 customer, address_id=address_id, label=request.label,
-                address=messages.address_from(request.address), now=now())
+                address=proto.address_record(request.address), now=now())
             if changed is not customer:
                 work.put(customers, customer_id, changed)
                 publish_customer_events(self.bus, work, changed, events)

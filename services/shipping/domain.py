@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.runtime.values import Address, ShipmentStatus
 
 RATE_CURRENCY = "EUR"
 
@@ -35,19 +36,6 @@ class ServiceLevel(StrEnum):
     STANDARD = "standard"
     EXPRESS = "express"
     PICKUP_POINT = "pickup_point"
-
-
-class ShipmentStatus(StrEnum):
-    """As ShipmentStatus in shipping/v1/shipment.proto, without the prefix."""
-
-    LABEL_CREATED = "LABEL_CREATED"
-    PICKED_UP = "PICKED_UP"
-    IN_TRANSIT = "IN_TRANSIT"
-    OUT_FOR_DELIVERY = "OUT_FOR_DELIVERY"
-    DELIVERED = "DELIVERED"
-    EXCEPTION = "EXCEPTION"
-    RETURNED_TO_SENDER = "RETURNED_TO_SENDER"
-    CANCELLED = "CANCELLED"
 
 
 class OptionRejection(StrEnum):
@@ -192,19 +180,6 @@ CARRIERS: tuple[Carrier, ...] = (
 
 
 # Records.
-
-@dataclass(frozen=True)
-class Address:
-    full_name: str = ""
-    company: str = ""
-    line1: str = ""
-    line2: str = ""
-    postal_code: str = ""
-    city: str = ""
-    region: str = ""
-    country_code: str = ""
-    phone: str = ""
-
 
 @dataclass(frozen=True)
 class Parcel:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 
 from services.runtime.bus import EventBus, EventContext
+from services.runtime.clock import now
+from services.runtime.proto import address_record
 from services.shipping import domain, messages
-from services.shipping.stores import Shipments, now
+from services.shipping.stores import Shipments
 
 ORDERS = "ordering.orders.v1"
 
@@ -28,7 +30,7 @@ class ShippingHandlers:
             shipment, events = domain.ship_confirmed_order(
                 record.shipments, shipment_id=str(uuid.uuid4()), order_id=confirmed.order_id,
                 order_number=confirmed.order_number, shipping_option_id=confirmed.shipping_option.shipping_option_id,
-                destination=messages.address(confirmed.shipping_address), parcel=messages.confirmed_parcel(confirmed),
+                destination=address_record(confirmed.shipping_address), parcel=messages.confirmed_parcel(confirmed),
                 items=messages.confirmed_items(confirmed), shipping_price=confirmed.shipping_option.price.amount_minor,
                 currency=confirmed.currency, now=now())
             self.shipments.save(event.work, record, shipment, events, event.publish)

@@ -8,13 +8,11 @@ from ordering.v1 import events_pb2 as ordering_events
 from ordering.v1 import order_pb2
 from shipping.v1 import events_pb2, shipment_pb2
 from shipping.v1 import shipping_service_pb2 as api
-from shop.common.v1 import address_pb2
 
 from services.runtime.errors import InvalidArgument
-from services.runtime.proto import money, timestamp
+from services.runtime.proto import address, money, timestamp
 from services.shipping.domain import (
     RATE_CURRENCY,
-    Address,
     Carrier,
     OptionCheck,
     OptionRejection,
@@ -32,12 +30,6 @@ from services.shipping.domain import (
 )
 
 # Into the domain.
-
-def address(value: address_pb2.Address) -> Address:
-    return Address(full_name=value.full_name, company=value.company, line1=value.line1, line2=value.line2,
-                   postal_code=value.postal_code, city=value.city, region=value.region,
-                   country_code=value.country_code, phone=value.phone)
-
 
 def parcel(value: shipment_pb2.Parcel) -> Parcel:
     return Parcel(weight_grams=value.weight_grams, length_mm=value.length_mm, width_mm=value.width_mm,
@@ -76,12 +68,6 @@ def cancellation_reason(cancelled: ordering_events.OrderCancelled) -> str:
 
 
 # Out of the domain.
-
-def proto_address(value: Address) -> address_pb2.Address:
-    return address_pb2.Address(full_name=value.full_name, company=value.company, line1=value.line1,
-                               line2=value.line2, postal_code=value.postal_code, city=value.city,
-                               region=value.region, country_code=value.country_code, phone=value.phone)
-
 
 def status(value: ShipmentStatus) -> shipment_pb2.ShipmentStatus.ValueType:
     return shipment_pb2.ShipmentStatus.Value(f"SHIPMENT_STATUS_{value.value}")
@@ -128,7 +114,7 @@ def shipment(value: Shipment) -> shipment_pb2.Shipment:
         shipping_option_id=value.shipping_option_id, carrier_code=value.carrier_code,
         carrier_name=value.carrier_name, service_level=service_level(value.service_level),
         tracking_number=value.tracking_number, tracking_url=value.tracking_url, status=status(value.status),
-        destination=proto_address(value.destination),
+        destination=address(value.destination),
         parcel=shipment_pb2.Parcel(weight_grams=value.parcel.weight_grams, length_mm=value.parcel.length_mm,
                                    width_mm=value.parcel.width_mm, height_mm=value.parcel.height_mm),
         items=[shipment_pb2.ShipmentItem(sku=i.sku, name=i.name, quantity=i.quantity) for i in value.items],

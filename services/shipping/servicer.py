@@ -12,11 +12,12 @@ from shipping.v1 import shipping_service_pb2 as api
 from shipping.v1.shipping_service_pb2_grpc import ShippingServiceServicer
 
 from services.runtime.bus import EventBus
+from services.runtime.clock import now
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.runtime.proto import to_datetime
+from services.runtime.proto import address_record, to_datetime
 from services.shipping import domain, messages, pdf
 from services.shipping.domain import Address, Shipment, ShipmentStatus, ShippingEvent
-from services.shipping.stores import Shipments, now
+from services.shipping.stores import Shipments
 
 LABEL_CHUNK_BYTES = 64 * 1024
 
@@ -69,7 +70,7 @@ class ShippingServicer(ShippingServiceServicer):
             shipment, created, events = domain.create_shipment(
                 record.shipments, shipment_id=str(uuid.uuid4()), order_id=request.order_id,
                 order_number=request.order_number, shipping_option_id=request.shipping_option_id,
-                destination=messages.address(request.destination), parcel=messages.parcel(request.parcel),
+                destination=address_record(request.destination), parcel=messages.parcel(request.parcel),
                 items=messages.items(request.items), shipping_price=request.shipping_price.amount_minor,
                 currency=request.shipping_price.currency, now=now())
             self.shipments.save(work, record, shipment, events, functools.partial(self.bus.publish, work))

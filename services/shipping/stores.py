@@ -8,7 +8,6 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from services.runtime.bus import EventBus, Publish
 from services.runtime.errors import InvalidArgument, NotFound
@@ -83,6 +82,3 @@ class Shipments:
         if changed != record:
             work.put(self.orders, record.order_id, changed)
 
-
-def now() -> datetime:
-    return datetime.now(UTC)

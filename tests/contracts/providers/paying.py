@@ -7,7 +7,7 @@ import functools
 from paying.v1 import payment_service_pb2 as payment_api
 
 from services.paying import domain
-from services.paying.stores import now
+from services.runtime.clock import now
 from services.runtime.inprocess import build
 from tests.contracts.consumers.paying import (
     ORDER_CANCELLED,

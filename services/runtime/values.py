@@ -1,0 +1,50 @@
+"""Value types more than one service holds, each defined once; their Protobuf mappers are in proto.py.
+
+Pure (stdlib only), so a domain may import it. A service keeps a type of its own only where it means
+something else, and then under another name (see docs/services.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class Money:
+    """shop.common.v1.Money: an amount in the currency's minor unit (cents for EUR), never a float,
+    and its ISO 4217 code. Each domain checks the amounts it accepts (sign, currency)."""
+
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class Address:
+    """shop.common.v1.Address: a postal address for delivery, billing, shipping rates and invoices.
+    Every field may be empty here; each use case requires the ones it needs (a rate needs only the
+    country, a delivery a name, a street, a postal code and a city)."""
+
+    full_name: str = ""
+    company: str = ""
+    line1: str = ""
+    line2: str = ""
+    postal_code: str = ""
+    city: str = ""
+    region: str = ""
+    country_code: str = ""  # ISO 3166-1 alpha-2, upper case
+    phone: str = ""
+
+
+class ShipmentStatus(StrEnum):
+    """shipping.v1.ShipmentStatus without its prefix. Shipping owns it: only shipping moves a
+    shipment from one status to the next; ordering keeps the last one shipping reported."""
+
+    LABEL_CREATED = "LABEL_CREATED"
+    PICKED_UP = "PICKED_UP"
+    IN_TRANSIT = "IN_TRANSIT"
+    OUT_FOR_DELIVERY = "OUT_FOR_DELIVERY"
+    DELIVERED = "DELIVERED"
+    EXCEPTION = "EXCEPTION"
+    RETURNED_TO_SENDER = "RETURNED_TO_SENDER"
+    CANCELLED = "CANCELLED"
