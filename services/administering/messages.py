@@ -37,7 +37,7 @@ _STAFF_ROLE_OF: dict[int, StaffRole] = {
 # --- staff (profiling's answer) -------------------------------------------------------------------
 
 
-def staff_actor(member: profile_service_pb2.StaffMember) -> domain.StaffActor | None:
+def staff_actor_record(member: profile_service_pb2.StaffMember) -> domain.StaffActor | None:
     """None for an account profiling calls something else than staff or admin: it may not act here."""
     role = _STAFF_ROLE_OF.get(member.role)
     return None if role is None else domain.StaffActor(member.staff_id, role, member.active)
@@ -46,7 +46,7 @@ def staff_actor(member: profile_service_pb2.StaffMember) -> domain.StaffActor | 
 # --- sellers --------------------------------------------------------------------------------------
 
 
-def seller_status_from(number: int) -> SellerStatus:
+def seller_status_record(number: int) -> SellerStatus:
     if number not in _SELLER_STATUS_OF:
         raise InvalidArgument(f"statuses must hold SELLER_STATUS_ACTIVE or SELLER_STATUS_SUSPENDED, got {number}")
     return _SELLER_STATUS_OF[number]
@@ -78,7 +78,7 @@ def seller_event(event: domain.SellerEvent) -> dict[str, Any]:
 # --- settings -------------------------------------------------------------------------------------
 
 
-def setting_value_from(message: events_pb2.SettingValue) -> domain.SettingValue | None:
+def setting_value_record(message: events_pb2.SettingValue) -> domain.SettingValue | None:
     kind = message.WhichOneof("kind")
     if kind == "int_value":
         return domain.SettingValue.of_int(message.int_value)
@@ -134,7 +134,7 @@ def setting_changed(event: domain.SettingChanged) -> events_pb2.SettingChanged:
 # --- product onboarding ---------------------------------------------------------------------------
 
 
-def product_draft(request: pb.OnboardProductRequest) -> domain.ProductDraft:
+def product_draft_record(request: pb.OnboardProductRequest) -> domain.ProductDraft:
     return domain.ProductDraft(
         sku=request.sku, name=request.name, description=request.description, category_id=request.category_id,
         price=money_record(request.price),

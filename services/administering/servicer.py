@@ -91,7 +91,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return None
             raise still_open(f"could not check staff id {staff_id!r} with profiling; try again shortly", exc) from exc
-        return messages.staff_actor(answer.staff_member)
+        return messages.staff_actor_record(answer.staff_member)
 
     # --- sellers --------------------------------------------------------------------------------
 
@@ -185,7 +185,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
 
     async def ListSellers(self, request: pb.ListSellersRequest,
                           context: grpc.aio.ServicerContext) -> pb.ListSellersResponse:
-        statuses = [messages.seller_status_from(number) for number in request.statuses]
+        statuses = [messages.seller_status_record(number) for number in request.statuses]
         page = domain.list_sellers(self.stores.sellers.values(), statuses=statuses, query=request.query,
                                    page_size=request.page.page_size, page_token=request.page.page_token)
         return pb.ListSellersResponse(sellers=[messages.seller(seller) for seller in page.items],
@@ -198,7 +198,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         actor = await self._actor(request.staff_id)
         domain.require_active_staff(actor, request.staff_id)
         seller_id = required(request.seller_id, "seller_id")
-        draft = messages.product_draft(request)
+        draft = messages.product_draft_record(request)
         async with self._onboarding_runs[draft.sku]:
             existing = self.stores.onboardings.get(draft.sku)
             onboarding = domain.start_product_onboarding(
@@ -350,7 +350,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
             current = settings.get(name)
             changed, events = domain.change_setting(
                 dict(settings.items()), name=name,
-                value=messages.setting_value_from(request.value) if request.HasField("value") else None,
+                value=messages.setting_value_record(request.value) if request.HasField("value") else None,
                 actor=actor, staff_id=request.staff_id, expected_version=request.expected_version, now=now())
             if changed is not current:
                 work.put(settings, name, changed)

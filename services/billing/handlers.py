@@ -36,7 +36,7 @@ class BillingHandlers:
         await work.lock((self.books.invoices, created.order_id), (self.books.awaiting, created.order_id))
         waiting = work.get(self.books.awaiting, created.order_id)
         change = domain.draft_invoice(
-            work.get(self.books.invoices, created.order_id), messages.order_to_invoice(created, received_at=at),
+            work.get(self.books.invoices, created.order_id), messages.order_to_invoice_record(created, received_at=at),
             invoice_id=str(uuid.uuid4()), seller=self.seller, now=at,
             refunds_awaiting=waiting.refunds if waiting else ())
         self.books.save(work, change, event.publish)
@@ -67,12 +67,12 @@ class BillingHandlers:
         await work.lock((self.books.invoices, cancelled.order_id))
         invoice = work.get(self.books.invoices, cancelled.order_id)
         if invoice is not None:
-            change = domain.void_invoice(invoice, reason=messages.cancellation_reason(cancelled), now=now())
+            change = domain.void_invoice(invoice, reason=messages.cancellation_reason_record(cancelled), now=now())
             self.books.save(work, change, event.publish)
 
     async def payment_refunded(self, event: EventContext) -> None:
         """One credit note per refund; held on a draft, or kept until the order's invoice exists."""
-        refund, work, at = messages.refund_to_credit(event.event), event.work, now()
+        refund, work, at = messages.refund_to_credit_record(event.event), event.work, now()
         credit_note_counter = counter_key(CREDIT_NOTE_PREFIX, at.year)
         await work.lock((self.books.invoices, refund.order_id), (self.books.awaiting, refund.order_id),
                         (self.books.counters, credit_note_counter))

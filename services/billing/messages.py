@@ -38,13 +38,13 @@ from services.runtime.proto import address, address_record, money, timestamp, to
 
 # Into the domain.
 
-def order_to_invoice(created: ordering_events.OrderCreated, *, received_at: datetime) -> OrderToInvoice:
+def order_to_invoice_record(created: ordering_events.OrderCreated, *, received_at: datetime) -> OrderToInvoice:
     """`received_at` stands for the order date of an event that lacks its created_at."""
     totals = created.totals
     return OrderToInvoice(
         order_id=created.order_id, order_number=created.order_number, customer_id=created.customer_id,
         customer_email=created.customer_email, currency=created.currency,
-        lines=tuple(_order_line(line) for line in created.lines), subtotal=totals.subtotal.amount_minor,
+        lines=tuple(_order_line_record(line) for line in created.lines), subtotal=totals.subtotal.amount_minor,
         discount=totals.discount.amount_minor, shipping=totals.shipping.amount_minor, tax=totals.tax.amount_minor,
         total=totals.total.amount_minor, shipping_address=address_record(created.shipping_address),
         billing_address=address_record(created.billing_address), carrier_name=created.shipping_option.carrier_name,
@@ -52,7 +52,7 @@ def order_to_invoice(created: ordering_events.OrderCreated, *, received_at: date
         created_at=to_datetime(created.created_at) if created.HasField("created_at") else received_at)
 
 
-def _order_line(line: order_pb2.OrderLine) -> OrderLine:
+def _order_line_record(line: order_pb2.OrderLine) -> OrderLine:
     return OrderLine(
         sku=line.sku, product_id=line.product_id, seller_id=line.seller_id, name=line.name, quantity=line.quantity,
         unit_price=line.unit_price.amount_minor, tax_class=line.tax_class, tax_rate_bps=line.tax_rate_bps,
@@ -60,7 +60,7 @@ def _order_line(line: order_pb2.OrderLine) -> OrderLine:
         line_total=line.line_total.amount_minor)
 
 
-def refund_to_credit(refunded: paying_events.PaymentRefunded) -> RefundToCredit:
+def refund_to_credit_record(refunded: paying_events.PaymentRefunded) -> RefundToCredit:
     return RefundToCredit(
         refund_id=refunded.refund_id, order_id=refunded.order_id, order_refund_id=refunded.order_refund_id,
         currency=refunded.amount.currency, amount=refunded.amount.amount_minor,
@@ -69,7 +69,7 @@ def refund_to_credit(refunded: paying_events.PaymentRefunded) -> RefundToCredit:
         shipping_amount=refunded.shipping_amount.amount_minor, reason=refunded.reason)
 
 
-def cancellation_reason(cancelled: ordering_events.OrderCancelled) -> str:
+def cancellation_reason_record(cancelled: ordering_events.OrderCancelled) -> str:
     """"order cancelled: out of stock (SKU A: 2 asked, 0 available)", for the voided invoice."""
     known = cancelled.reason in order_pb2.CancellationReason.values()
     name = order_pb2.CancellationReason.Name(cancelled.reason) if known else ""
@@ -78,7 +78,7 @@ def cancellation_reason(cancelled: ordering_events.OrderCancelled) -> str:
     return text + (f" ({cancelled.note})" if cancelled.note else "")
 
 
-def status_from_proto(value: invoice_pb2.InvoiceStatus.ValueType) -> InvoiceStatus:
+def status_record(value: invoice_pb2.InvoiceStatus.ValueType) -> InvoiceStatus:
     name = invoice_pb2.InvoiceStatus.Name(value) if value in invoice_pb2.InvoiceStatus.values() else ""
     if not name or value == invoice_pb2.INVOICE_STATUS_UNSPECIFIED:
         known = ", ".join(invoice_pb2.InvoiceStatus.keys()[1:])

@@ -56,7 +56,7 @@ class BillingServicer(BillingServiceServicer):
 
     async def ListInvoices(self, request: api.ListInvoicesRequest,
                            context: grpc.aio.ServicerContext) -> api.ListInvoicesResponse:
-        statuses = {messages.status_from_proto(value) for value in request.statuses}
+        statuses = {messages.status_record(value) for value in request.statuses}
         after = to_datetime(request.issued_after) if request.HasField("issued_after") else None
         before = to_datetime(request.issued_before) if request.HasField("issued_before") else None
         if after is not None and before is not None and before <= after:

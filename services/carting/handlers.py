@@ -33,7 +33,7 @@ class CartingHandlers:
             product_version=changed.version, now=now))
 
     async def product_updated(self, event: EventContext) -> None:
-        product = messages.catalog_product(event.event.product)
+        product = messages.catalog_product_record(event.event.product)
         if product is None:
             return  # a draft: no cart can hold it
         await self._refresh(event, product.sku, lambda cart, now: domain.apply_product_update(cart, product, now=now))
@@ -65,7 +65,7 @@ class CartingHandlers:
         known = event.work.get(self.statuses, customer_id)
         if known is not None and version and version <= known.version:
             return  # older than what we hold
-        status = messages.customer_status(changed.new_status)
+        status = messages.customer_status_record(changed.new_status)
         event.work.put(self.statuses, customer_id, CustomerStatusView(status=status, version=version))
 
 

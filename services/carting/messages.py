@@ -71,7 +71,7 @@ def merge_adjustment(adjustment: domain.MergeAdjustment) -> pb.MergeAdjustment:
 # -------------------------------------------------------------------------------------------- in
 
 
-def catalog_product(product: catalog_pb.Product) -> domain.CatalogProduct | None:
+def catalog_product_record(product: catalog_pb.Product) -> domain.CatalogProduct | None:
     """What carting needs of a product; None for a DRAFT, which no other service may see yet."""
     if product.status == catalog_pb.PRODUCT_STATUS_DRAFT:
         return None
@@ -83,21 +83,21 @@ def catalog_product(product: catalog_pb.Product) -> domain.CatalogProduct | None
     )
 
 
-def customer_status(status: int) -> str:
+def customer_status_record(status: int) -> str:
     """profiling.v1.CustomerStatus as a name; tiers carting does not know count as STANDARD (as profiling says)."""
     return "VIP" if status == profiling_pb.CUSTOMER_STATUS_VIP else "STANDARD"
 
 
-def shipping_quote(option: shipping_pb.ShippingOption) -> domain.ShippingQuote:
+def shipping_quote_record(option: shipping_pb.ShippingOption) -> domain.ShippingQuote:
     return domain.ShippingQuote(
         shipping_option_id=option.shipping_option_id, carrier_code=option.carrier_code,
-        carrier_name=option.carrier_name, service_level=service_level_code(option.service_level),
+        carrier_name=option.carrier_name, service_level=service_level_code_record(option.service_level),
         price=option.price.amount_minor, currency=option.price.currency,
         estimated_days_min=option.estimated_days_min, estimated_days_max=option.estimated_days_max,
     )
 
 
-def service_level_code(level: int) -> str:
+def service_level_code_record(level: int) -> str:
     """shipping.v1.ServiceLevel as the lower-case code other services carry ("pickup_point")."""
     if level == shipment_pb2.SERVICE_LEVEL_UNSPECIFIED:
         return ""

@@ -244,7 +244,7 @@ class CartServicer(cart_service_pb2_grpc.CartServiceServicer):
         with answers_of("cataloging"):
             answer = await self.catalog.BatchGetProductsBySku(catalog_pb.BatchGetProductsBySkuRequest(skus=[sku]))
         found = next((product for product in answer.products if product.sku == sku), None)
-        return messages.catalog_product(found) if found is not None else None
+        return messages.catalog_product_record(found) if found is not None else None
 
     async def _quote(self, option_id: str, destination: domain.Address, weight_grams: int,
                      currency: str) -> domain.ShippingQuote:
@@ -260,7 +260,7 @@ class CartServicer(cart_service_pb2_grpc.CartServiceServicer):
             if answer.rejection == shipping_pb.OPTION_REJECTION_UNKNOWN_OPTION:
                 raise NotFound(why)
             raise FailedPrecondition(why)
-        return messages.shipping_quote(answer.option)
+        return messages.shipping_quote_record(answer.option)
 
     async def _view(self, cart: domain.Cart) -> tuple[domain.Cart, domain.CartTotals]:
         """The cart as shown now: availability from stocking, the latest prices and settings."""

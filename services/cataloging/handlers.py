@@ -56,7 +56,7 @@ class CatalogingHandlers:
         catalog, work = self.catalog, event.work
         seller = event.event.seller
         seller_id = seller.seller_id or event.metadata.aggregate_id
-        status = messages.seller_status(seller)
+        status = messages.seller_status_record(seller)
         live = self._live_products_of(seller_id) if status is domain.SellerStatus.SUSPENDED else set()
         await work.lock((catalog.sellers, seller_id), *((catalog.products, product_id) for product_id in live))
         recorded = domain.record_seller(work.get(catalog.sellers, seller_id), seller_id=seller_id, status=status,

@@ -62,7 +62,7 @@ SORTS = {
 }
 
 
-def product_search(request: pb.ListProductsRequest) -> domain.ProductSearch:
+def product_search_record(request: pb.ListProductsRequest) -> domain.ProductSearch:
     if request.sort not in SORTS:
         raise InvalidArgument(f"sort must be one of {', '.join(pb.ProductSort.keys())}, got {request.sort}")
     statuses = []
@@ -87,7 +87,7 @@ SELLER_STATUSES = {
 }
 
 
-def seller_status(seller: admin_pb.Seller) -> domain.SellerStatus:
+def seller_status_record(seller: admin_pb.Seller) -> domain.SellerStatus:
     if seller.status not in SELLER_STATUSES:
         raise InvalidArgument(f"seller {seller.seller_id!r} has no status cataloging knows ({seller.status})")
     return SELLER_STATUSES[seller.status]

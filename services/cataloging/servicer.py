@@ -180,7 +180,7 @@ class CatalogServicer(catalog_service_pb2_grpc.CatalogServiceServicer):
 
     async def ListProducts(self, request: pb.ListProductsRequest, context: grpc.aio.ServicerContext) -> Any:
         catalog = self.catalog
-        page = catalog.listing.page(messages.product_search(request), tree=catalog.tree(),
+        page = catalog.listing.page(messages.product_search_record(request), tree=catalog.tree(),
                                     sellers=catalog.sellers.values(), page_size=request.page.page_size,
                                     page_token=request.page.page_token)
         return pb.ListProductsResponse(products=[messages.product(p) for p in page.items], page=proto.page(page))

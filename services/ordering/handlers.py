@@ -34,7 +34,7 @@ class OrderingHandlers:
 
     async def saga_step(self, event: EventContext) -> None:
         order_id = event.event.order_id or event.metadata.aggregate_id
-        reported = messages.saga_event(event.name, event.event, event.metadata)
+        reported = messages.saga_event_record(event.name, event.event, event.metadata)
         await event.work.lock((self.orders, order_id))
         order = event.work.get(self.orders, order_id)
         if order is None:

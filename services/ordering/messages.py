@@ -168,7 +168,7 @@ def order_event(event: domain.OrderEvent) -> dict[str, Any]:
 # -------------------------------------------------------------------------------------- requests
 
 
-def place_order(request: pb.CreateOrderRequest) -> domain.PlaceOrder:
+def place_order_record(request: pb.CreateOrderRequest) -> domain.PlaceOrder:
     expected = request.expected_total if request.HasField("expected_total") else None
     return domain.PlaceOrder(
         cart_id=request.cart_id, shipping_address=address_record(request.shipping_address),
@@ -180,7 +180,7 @@ def place_order(request: pb.CreateOrderRequest) -> domain.PlaceOrder:
     )
 
 
-def request_refund(request: pb.RequestRefundRequest) -> domain.RequestRefund:
+def request_refund_record(request: pb.RequestRefundRequest) -> domain.RequestRefund:
     amount = request.amount if request.HasField("amount") else None
     return domain.RequestRefund(
         idempotency_key=request.idempotency_key,
@@ -190,7 +190,7 @@ def request_refund(request: pb.RequestRefundRequest) -> domain.RequestRefund:
     )
 
 
-def order_filter(request: pb.ListOrdersRequest) -> domain.OrderFilter:
+def order_filter_record(request: pb.ListOrdersRequest) -> domain.OrderFilter:
     return domain.OrderFilter(
         statuses=tuple(enum_member(domain.OrderStatus, order_pb2.OrderStatus, "ORDER_STATUS_", s, "status filter")
                        for s in request.statuses),
@@ -200,7 +200,7 @@ def order_filter(request: pb.ListOrdersRequest) -> domain.OrderFilter:
     )
 
 
-def cancellation_reason(number: int) -> domain.CancellationReason:
+def cancellation_reason_record(number: int) -> domain.CancellationReason:
     return enum_member(domain.CancellationReason, order_pb2.CancellationReason, "CANCELLATION_REASON_", number,
                        "cancellation reason")
 
@@ -208,7 +208,7 @@ def cancellation_reason(number: int) -> domain.CancellationReason:
 # ----------------------------------------------------------------------- other services' answers
 
 
-def cart_snapshot(cart: cart_pb.Cart) -> domain.CartSnapshot:
+def cart_snapshot_record(cart: cart_pb.Cart) -> domain.CartSnapshot:
     return domain.CartSnapshot(
         cart_id=cart.cart_id, customer_id=cart.customer_id,
         state=cart_pb.CartState.Name(cart.state).removeprefix("CART_STATE_"),  # type: ignore[arg-type]
@@ -251,7 +251,7 @@ def _when(stamp: Timestamp, metadata: Any) -> datetime:
     return to_datetime(stamp if stamp.seconds or stamp.nanos else metadata.occurred_at)
 
 
-def saga_event(name: str, event: Any, metadata: Any) -> domain.SagaEvent:
+def saga_event_record(name: str, event: Any, metadata: Any) -> domain.SagaEvent:
     """A consumed event (its oneof field name and message) as the domain's SagaEvent."""
     eid, published = metadata.event_id, to_datetime(metadata.occurred_at)
     match name:

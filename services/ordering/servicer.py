@@ -45,7 +45,7 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
         customer_id = calling_customer(context)
         if not customer_id:
             raise Unauthenticated(f"an order is placed for a signed-in customer: send their id as {CUSTOMER_HEADER}")
-        place = messages.place_order(request)
+        place = messages.place_order_record(request)
         domain.check_place_order(place)
         return pb.CreateOrderResponse(order=messages.order(await self.checkout.place_order(place, customer_id)))
 
@@ -72,7 +72,7 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
         if calling_customer(context):
             raise PermissionDenied("listing every order is for staff; a customer lists their own with "
                                    "ListCustomerOrders")
-        page = domain.list_orders(self.orders.values(), filters=messages.order_filter(request),
+        page = domain.list_orders(self.orders.values(), filters=messages.order_filter_record(request),
                                   page_size=request.page.page_size, page_token=request.page.page_token)
         return pb.ListOrdersResponse(orders=[messages.order(o) for o in page.items], page=proto.page(page))
 
@@ -83,7 +83,7 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
         if not request.reason:
             raise InvalidArgument("a cancellation reason is required: CUSTOMER_REQUEST, STAFF_DECISION or "
                                   "FRAUD_SUSPECTED")
-        reason = messages.cancellation_reason(request.reason)
+        reason = messages.cancellation_reason_record(request.reason)
         actor = domain.Actor.CUSTOMER if calling_customer(context) else domain.Actor.STAFF
         async with self.bus.unit_of_work() as work:
             await work.lock((self.orders, order.order_id))
@@ -94,7 +94,7 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
 
     async def RequestRefund(self, request: pb.RequestRefundRequest, context: grpc.aio.ServicerContext) -> Any:
         order = self._order(request.order_id, context)
-        asked = messages.request_refund(request)
+        asked = messages.request_refund_record(request)
         actor = domain.Actor.CUSTOMER if calling_customer(context) else domain.Actor.STAFF
         async with self.bus.unit_of_work() as work:
             await work.lock((self.orders, order.order_id))

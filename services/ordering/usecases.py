@@ -70,7 +70,7 @@ class Checkout:
     async def _read_cart(self, cart_id: str) -> domain.CartSnapshot:
         with answers_of("carting"):
             answer = await self.carting.GetCart(cart_pb.GetCartRequest(cart_id=cart_id))
-        return messages.cart_snapshot(answer.cart)
+        return messages.cart_snapshot_record(answer.cart)
 
     async def _store_new_order(self, place: domain.PlaceOrder, cart: domain.CartSnapshot,
                                option: domain.ShippingOption, key: str, order_id: str, customer_id: str,

@@ -45,7 +45,7 @@ class PayingHandlers:
                 self.payments.save(event.work, record, None, (), event.publish, cancelled=True)
                 return
             payment, events = domain.cancel_order_payment(
-                live, reason=messages.cancellation_reason(cancelled), refund_id=str(uuid.uuid4()),
+                live, reason=messages.cancellation_reason_record(cancelled), refund_id=str(uuid.uuid4()),
                 provider_reference=provider_reference("re"), now=now())
             self.payments.save(event.work, record, payment, events, event.publish, cancelled=True)
 
@@ -58,6 +58,6 @@ class PayingHandlers:
                 raise FailedPrecondition(f"order {requested.order_number or requested.order_id} has no payment "
                                          f"to refund (refund {requested.refund_id})")
             payment, _, events = domain.refund_payment(
-                live, messages.order_refund_request(requested), refund_id=str(uuid.uuid4()),
+                live, messages.order_refund_request_record(requested), refund_id=str(uuid.uuid4()),
                 provider_reference=provider_reference("re"), now=now())
             self.payments.save(event.work, record, payment, events, event.publish)

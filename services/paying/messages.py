@@ -29,7 +29,7 @@ def status(value: PaymentStatus) -> payment_pb2.PaymentStatus.ValueType:
     return payment_pb2.PaymentStatus.Value(f"PAYMENT_STATUS_{value.value}")
 
 
-def status_from_proto(value: payment_pb2.PaymentStatus.ValueType) -> PaymentStatus:
+def status_record(value: payment_pb2.PaymentStatus.ValueType) -> PaymentStatus:
     name = payment_pb2.PaymentStatus.Name(value) if value in payment_pb2.PaymentStatus.values() else ""
     if not name or value == payment_pb2.PAYMENT_STATUS_UNSPECIFIED:
         known = ", ".join(payment_pb2.PaymentStatus.keys()[1:])
@@ -98,7 +98,7 @@ def event(value: PaymentEvent) -> dict[str, Any]:
                 voided_at=timestamp(value.voided_at))}
 
 
-def order_refund_request(requested: ordering_events.OrderRefundRequested) -> RefundRequest:
+def order_refund_request_record(requested: ordering_events.OrderRefundRequested) -> RefundRequest:
     """What OrderRefundRequested asks paying to refund, keyed on ordering's refund id."""
     return RefundRequest.for_order_refund(
         order_refund_id=requested.refund_id, amount=requested.amount.amount_minor, currency=requested.amount.currency,
@@ -107,7 +107,7 @@ def order_refund_request(requested: ordering_events.OrderRefundRequested) -> Ref
         shipping_amount=requested.shipping_amount.amount_minor, reason=requested.reason)
 
 
-def cancellation_reason(cancelled: ordering_events.OrderCancelled) -> str:
+def cancellation_reason_record(cancelled: ordering_events.OrderCancelled) -> str:
     """"order ORD-1 cancelled: out of stock (SKU A: 2 asked, 0 available)", for the payment's record."""
     name = order_pb2.CancellationReason.Name(cancelled.reason) \
         if cancelled.reason in order_pb2.CancellationReason.values() else ""

@@ -66,7 +66,7 @@ class PaymentServicer(PaymentServiceServicer):
 
     async def ListPayments(self, request: api.ListPaymentsRequest,
                            context: grpc.aio.ServicerContext) -> api.ListPaymentsResponse:
-        statuses = {messages.status_from_proto(value) for value in request.statuses}
+        statuses = {messages.status_record(value) for value in request.statuses}
         if request.order_id:
             record = self.payments.orders.get(request.order_id)
             candidates = list(record.payments) if record else []

@@ -35,7 +35,7 @@ _ROLE_OF: dict[int, Role] = {number: role for role, number in ROLE.items()}
 # --- requests -------------------------------------------------------------------------------------
 
 
-def customer_status_from(number: int, what: str = "status") -> CustomerStatus | None:
+def customer_status_record(number: int, what: str = "status") -> CustomerStatus | None:
     """None for UNSPECIFIED (the domain says it is required); a number no status has is refused here."""
     if number == events_pb2.CUSTOMER_STATUS_UNSPECIFIED:
         return None
@@ -44,7 +44,7 @@ def customer_status_from(number: int, what: str = "status") -> CustomerStatus | 
     return _STATUS_OF[number]
 
 
-def role_from(number: int) -> Role | None:
+def role_record(number: int) -> Role | None:
     """None for ROLE_UNSPECIFIED; the domain then says which roles it takes."""
     if number == profile_service_pb2.ROLE_UNSPECIFIED:
         return None
@@ -53,7 +53,7 @@ def role_from(number: int) -> Role | None:
     return _ROLE_OF[number]
 
 
-def account_kind_from(number: int) -> domain.AccountKind | None:
+def account_kind_record(number: int) -> domain.AccountKind | None:
     if number == profile_service_pb2.ACCOUNT_KIND_UNSPECIFIED:
         return None
     if number not in ACCOUNT_KIND:

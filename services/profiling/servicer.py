@@ -66,7 +66,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
 
     async def Authenticate(self, request: pb.AuthenticateRequest,
                            context: grpc.aio.ServicerContext) -> pb.AuthenticateResponse:
-        kind = domain.require_account_kind(messages.account_kind_from(request.account_kind))
+        kind = domain.require_account_kind(messages.account_kind_record(request.account_kind))
         required(request.email, "email")
         if not request.password:
             raise InvalidArgument("password is required")
@@ -229,7 +229,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
                                 context: grpc.aio.ServicerContext) -> pb.SetCustomerStatusResponse:
         customers, customer_id = self.stores.customers, required(request.customer_id, "customer_id")
         staff_id = required(request.staff_id, "staff_id")
-        status = messages.customer_status_from(request.status)
+        status = messages.customer_status_record(request.status)
         async with self.bus.unit_of_work() as work:
             await work.lock((customers, customer_id))
             customer = work.get(customers, customer_id)
@@ -244,7 +244,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
 
     async def SearchCustomers(self, request: pb.SearchCustomersRequest,
                               context: grpc.aio.ServicerContext) -> pb.SearchCustomersResponse:
-        statuses = [messages.customer_status_from(number, "statuses") for number in request.statuses]
+        statuses = [messages.customer_status_record(number, "statuses") for number in request.statuses]
         if None in statuses:
             raise InvalidArgument("statuses must not contain CUSTOMER_STATUS_UNSPECIFIED")
         page = domain.search_customers(
@@ -258,7 +258,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
     async def CreateStaffMember(self, request: pb.CreateStaffMemberRequest,
                                 context: grpc.aio.ServicerContext) -> pb.CreateStaffMemberResponse:
         s, created_by = self.stores, required(request.created_by, "created_by")
-        role = messages.role_from(request.role)
+        role = messages.role_record(request.role)
         email_key, staff_id = domain.email_lookup_key(request.email), str(uuid.uuid4())
         async with self.bus.unit_of_work() as work:
             await work.lock((s.staff_emails, email_key), (s.staff, staff_id))
@@ -279,7 +279,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
 
     async def ListStaffMembers(self, request: pb.ListStaffMembersRequest,
                                context: grpc.aio.ServicerContext) -> pb.ListStaffMembersResponse:
-        role = messages.role_from(request.role)
+        role = messages.role_record(request.role)
         if role == domain.Role.CUSTOMER:
             raise InvalidArgument("role must be ROLE_STAFF, ROLE_ADMIN, or unspecified for every staff member")
         page = domain.list_staff_members(
@@ -295,7 +295,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
         # Permission before arguments, as the domain orders its checks (an explicit ROLE_UNSPECIFIED
         # is an argument the wiring checks).
         domain.require_active_admin(staff.get(updated_by), updated_by)
-        role = domain.require_staff_role(messages.role_from(request.role)) if request.HasField("role") else None
+        role = domain.require_staff_role(messages.role_record(request.role)) if request.HasField("role") else None
         async with self.bus.unit_of_work() as work:
             # Every active admin is locked too, so two admins demoting each other at once cannot
             # both see the other as the remaining admin.

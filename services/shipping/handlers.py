@@ -30,9 +30,9 @@ class ShippingHandlers:
             shipment, events = domain.ship_confirmed_order(
                 record.shipments, shipment_id=str(uuid.uuid4()), order_id=confirmed.order_id,
                 order_number=confirmed.order_number, shipping_option_id=confirmed.shipping_option.shipping_option_id,
-                destination=address_record(confirmed.shipping_address), parcel=messages.confirmed_parcel(confirmed),
-                items=messages.confirmed_items(confirmed), shipping_price=confirmed.shipping_option.price.amount_minor,
-                currency=confirmed.currency, now=now())
+                destination=address_record(confirmed.shipping_address),
+                parcel=messages.confirmed_parcel_record(confirmed), items=messages.confirmed_items_record(confirmed),
+                shipping_price=confirmed.shipping_option.price.amount_minor, currency=confirmed.currency, now=now())
             self.shipments.save(event.work, record, shipment, events, event.publish)
 
     async def order_cancelled(self, event: EventContext) -> None:
@@ -40,5 +40,5 @@ class ShippingHandlers:
         cancelled = event.event
         async with self.shipments.order(event.work, cancelled.order_id) as record:
             shipment, events = domain.cancel_order_shipment(
-                record.shipments, reason=messages.cancellation_reason(cancelled), now=now())
+                record.shipments, reason=messages.cancellation_reason_record(cancelled), now=now())
             self.shipments.save(event.work, record, shipment, events, event.publish, cancelled=True)

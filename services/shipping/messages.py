@@ -31,16 +31,16 @@ from services.shipping.domain import (
 
 # Into the domain.
 
-def parcel(value: shipment_pb2.Parcel) -> Parcel:
+def parcel_record(value: shipment_pb2.Parcel) -> Parcel:
     return Parcel(weight_grams=value.weight_grams, length_mm=value.length_mm, width_mm=value.width_mm,
                   height_mm=value.height_mm)
 
 
-def items(values: Any) -> tuple[ShipmentItem, ...]:
+def items_record(values: Any) -> tuple[ShipmentItem, ...]:
     return tuple(ShipmentItem(sku=item.sku, name=item.name, quantity=item.quantity) for item in values)
 
 
-def status_from_proto(value: shipment_pb2.ShipmentStatus.ValueType) -> ShipmentStatus:
+def status_record(value: shipment_pb2.ShipmentStatus.ValueType) -> ShipmentStatus:
     if value == shipment_pb2.SHIPMENT_STATUS_UNSPECIFIED:
         raise InvalidArgument("the scan's status is missing")
     if value not in shipment_pb2.ShipmentStatus.values():
@@ -48,17 +48,17 @@ def status_from_proto(value: shipment_pb2.ShipmentStatus.ValueType) -> ShipmentS
     return ShipmentStatus(shipment_pb2.ShipmentStatus.Name(value).removeprefix("SHIPMENT_STATUS_"))
 
 
-def confirmed_parcel(confirmed: ordering_events.OrderConfirmed) -> Parcel:
+def confirmed_parcel_record(confirmed: ordering_events.OrderConfirmed) -> Parcel:
     """The parcel of a confirmed order: its total weight (or the lines' weights when it lacks one)."""
     weight = confirmed.total_weight_grams or sum(line.unit_weight_grams * line.quantity for line in confirmed.lines)
     return Parcel(weight_grams=weight)
 
 
-def confirmed_items(confirmed: ordering_events.OrderConfirmed) -> tuple[ShipmentItem, ...]:
+def confirmed_items_record(confirmed: ordering_events.OrderConfirmed) -> tuple[ShipmentItem, ...]:
     return tuple(ShipmentItem(sku=line.sku, name=line.name, quantity=line.quantity) for line in confirmed.lines)
 
 
-def cancellation_reason(cancelled: ordering_events.OrderCancelled) -> str:
+def cancellation_reason_record(cancelled: ordering_events.OrderCancelled) -> str:
     """"order cancelled: customer request (changed my mind)", for the shipment's record."""
     known = cancelled.reason in order_pb2.CancellationReason.values()
     name = order_pb2.CancellationReason.Name(cancelled.reason) if known else ""

@@ -41,7 +41,7 @@ class ShippingServicer(ShippingServiceServicer):
                                context: grpc.aio.ServicerContext) -> api.GetShippingRatesResponse:
         options = domain.quote_shipping_rates(
             country_code=request.destination.country_code, postal_code=request.destination.postal_code,
-            parcel=messages.parcel(request.parcel), currency=request.currency)
+            parcel=messages.parcel_record(request.parcel), currency=request.currency)
         return api.GetShippingRatesResponse(options=[messages.option(o) for o in options])
 
     async def ListCarriers(self, request: api.ListCarriersRequest,
@@ -51,7 +51,7 @@ class ShippingServicer(ShippingServiceServicer):
 
     async def ValidateShippingOption(self, request: api.ValidateShippingOptionRequest,
                                      context: grpc.aio.ServicerContext) -> api.ValidateShippingOptionResponse:
-        parcel = messages.parcel(request.parcel)
+        parcel = messages.parcel_record(request.parcel)
         check = domain.validate_shipping_option(
             request.shipping_option_id, country_code=request.destination.country_code,
             postal_code=request.destination.postal_code, parcel=parcel, currency=request.currency)
@@ -70,8 +70,8 @@ class ShippingServicer(ShippingServiceServicer):
             shipment, created, events = domain.create_shipment(
                 record.shipments, shipment_id=str(uuid.uuid4()), order_id=request.order_id,
                 order_number=request.order_number, shipping_option_id=request.shipping_option_id,
-                destination=address_record(request.destination), parcel=messages.parcel(request.parcel),
-                items=messages.items(request.items), shipping_price=request.shipping_price.amount_minor,
+                destination=address_record(request.destination), parcel=messages.parcel_record(request.parcel),
+                items=messages.items_record(request.items), shipping_price=request.shipping_price.amount_minor,
                 currency=request.shipping_price.currency, now=now())
             self.shipments.save(work, record, shipment, events, functools.partial(self.bus.publish, work))
         return api.CreateShipmentResponse(shipment=messages.shipment(shipment), created=created)
@@ -112,7 +112,7 @@ class ShippingServicer(ShippingServiceServicer):
         if bool(request.shipment_id) == bool(request.tracking_number):
             raise InvalidArgument("give exactly one of shipment id and tracking number, got "
                                   + ("both" if request.shipment_id else "neither"))
-        scanned = messages.status_from_proto(request.status)
+        scanned = messages.status_record(request.status)
         shipment = (self.shipments.find(request.shipment_id) if request.shipment_id
                     else self.shipments.find_by_tracking_number(request.tracking_number))
         occurred_at = to_datetime(request.occurred_at) if request.HasField("occurred_at") else None

@@ -40,8 +40,8 @@ class StockingHandlers:
         return str(event.event.order_id or event.metadata.aggregate_id)
 
     async def order_created(self, event: EventContext) -> None:
-        await self.stock.reserve(event.work, event.publish, self._order_id(event), messages.lines_in(event.event.lines),
-                                 ttl=None)
+        await self.stock.reserve(event.work, event.publish, self._order_id(event),
+                                 messages.lines_record(event.event.lines), ttl=None)
 
     async def order_confirmed(self, event: EventContext) -> None:
         await self.stock.commit(event.work, event.publish, self._order_id(event))

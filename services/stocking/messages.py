@@ -132,14 +132,14 @@ def level_event(event: domain.LevelEvent) -> dict[str, Any]:
 # -------------------------------------------------------------------------------------------- in
 
 
-def lines_in(messages: Iterable[Any]) -> list[domain.StockLine]:
+def lines_record(messages: Iterable[Any]) -> list[domain.StockLine]:
     """StockLines of a request, or ordering's OrderLines (both have sku and quantity)."""
     return [domain.StockLine(sku=line.sku, quantity=line.quantity) for line in messages]
 
 
-def change_reason(number: int) -> domain.StockChangeReason | None:
+def change_reason_record(number: int) -> domain.StockChangeReason | None:
     return domain_enum(number, pb.StockChangeReason, domain.StockChangeReason, "STOCK_CHANGE_REASON", "reason")
 
 
-def release_reason(number: int) -> domain.ReleaseReason | None:
+def release_reason_record(number: int) -> domain.ReleaseReason | None:
     return domain_enum(number, events_pb.ReleaseReason, domain.ReleaseReason, "RELEASE_REASON", "reason")

@@ -48,7 +48,7 @@ class StockServicer(stock_service_pb2_grpc.StockServiceServicer):
 
     async def SetStock(self, request: pb.SetStockRequest, context: grpc.aio.ServicerContext) -> Any:
         stock, sku = self.stock, non_empty(request.sku, "sku")
-        reason = messages.change_reason(request.reason)
+        reason = messages.change_reason_record(request.reason)
 
         async def set_stock(work: UnitOfWork, publish: Publish) -> domain.LevelChange:
             await work.lock((stock.levels, sku))
@@ -64,7 +64,7 @@ class StockServicer(stock_service_pb2_grpc.StockServiceServicer):
 
     async def AdjustStock(self, request: pb.AdjustStockRequest, context: grpc.aio.ServicerContext) -> Any:
         stock, sku = self.stock, non_empty(request.sku, "sku")
-        reason = messages.change_reason(request.reason)
+        reason = messages.change_reason_record(request.reason)
 
         async def adjust(work: UnitOfWork, publish: Publish) -> domain.LevelChange:
             await work.lock((stock.levels, sku))
@@ -108,7 +108,7 @@ class StockServicer(stock_service_pb2_grpc.StockServiceServicer):
     async def ReserveOrderStock(self, request: pb.ReserveOrderStockRequest,
                                 context: grpc.aio.ServicerContext) -> Any:
         ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else None
-        lines = messages.lines_in(request.lines)
+        lines = messages.lines_record(request.lines)
         change = await self._run(lambda work, publish: self.stock.reserve(work, publish, request.order_id, lines, ttl))
         return pb.ReserveOrderStockResponse(reservation=messages.reservation(change.reservation),
                                             replayed=change.replayed)
@@ -116,7 +116,7 @@ class StockServicer(stock_service_pb2_grpc.StockServiceServicer):
     async def ReleaseReservation(self, request: pb.ReleaseReservationRequest,
                                  context: grpc.aio.ServicerContext) -> Any:
         order_id = non_empty(request.order_id, "order_id")
-        reason = messages.release_reason(request.reason)
+        reason = messages.release_reason_record(request.reason)
         change = await self._run(lambda work, publish: self.stock.release(work, publish, order_id, reason,
                                                                           request.staff_id))
         return pb.ReleaseReservationResponse(reservation=messages.reservation(change.reservation))
