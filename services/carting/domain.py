@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.runtime.values import Address
+from services.runtime.values import Address, ShippingQuote
 
 MAX_LINE_QUANTITY = 99
 # An anonymous cart left untouched this long expires; customer carts never do (there is no setting
@@ -84,20 +84,6 @@ class CartLine:
     @property
     def price_changed(self) -> bool:
         return self.current_unit_price != self.unit_price_seen
-
-
-@dataclass
-class ShippingQuote:
-    """A shipping option as shipping priced it for the cart's destination and weight."""
-
-    shipping_option_id: str
-    carrier_code: str
-    carrier_name: str
-    service_level: str
-    price: int
-    currency: str
-    estimated_days_min: int = 0
-    estimated_days_max: int = 0
 
 
 @dataclass

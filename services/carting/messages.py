@@ -6,8 +6,6 @@ from __future__ import annotations
 from carting.v1 import cart_service_pb2 as pb
 from cataloging.v1 import events_pb2 as catalog_pb
 from profiling.v1 import events_pb2 as profiling_pb
-from shipping.v1 import shipment_pb2
-from shipping.v1 import shipping_service_pb2 as shipping_pb
 
 from services.carting import domain
 from services.runtime.proto import address, money, timestamp
@@ -86,21 +84,5 @@ def catalog_product_record(product: catalog_pb.Product) -> domain.CatalogProduct
 def customer_status_record(status: int) -> str:
     """profiling.v1.CustomerStatus as a name; tiers carting does not know count as STANDARD (as profiling says)."""
     return "VIP" if status == profiling_pb.CUSTOMER_STATUS_VIP else "STANDARD"
-
-
-def shipping_quote_record(option: shipping_pb.ShippingOption) -> domain.ShippingQuote:
-    return domain.ShippingQuote(
-        shipping_option_id=option.shipping_option_id, carrier_code=option.carrier_code,
-        carrier_name=option.carrier_name, service_level=service_level_code_record(option.service_level),
-        price=option.price.amount_minor, currency=option.price.currency,
-        estimated_days_min=option.estimated_days_min, estimated_days_max=option.estimated_days_max,
-    )
-
-
-def service_level_code_record(level: int) -> str:
-    """shipping.v1.ServiceLevel as the lower-case code other services carry ("pickup_point")."""
-    if level == shipment_pb2.SERVICE_LEVEL_UNSPECIFIED:
-        return ""
-    return shipment_pb2.ServiceLevel.Name(level).removeprefix("SERVICE_LEVEL_").lower()  # type: ignore[arg-type]
 
 

@@ -29,7 +29,7 @@ from services.runtime.clients import answers_of
 from services.runtime.clock import now
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, required
 from services.runtime.interceptors import calling_customer
-from services.runtime.proto import address, address_record
+from services.runtime.proto import address, address_record, shipping_quote_record
 from services.runtime.shop_settings import ShopSettings
 from services.runtime.store import Store
 
@@ -260,7 +260,7 @@ class CartServicer(cart_service_pb2_grpc.CartServiceServicer):
             if answer.rejection == shipping_pb.OPTION_REJECTION_UNKNOWN_OPTION:
                 raise NotFound(why)
             raise FailedPrecondition(why)
-        return messages.shipping_quote_record(answer.option)
+        return shipping_quote_record(answer.option)
 
     async def _view(self, cart: domain.Cart) -> tuple[domain.Cart, domain.CartTotals]:
         """The cart as shown now: availability from stocking, the latest prices and settings."""

@@ -41,7 +41,7 @@ from enum import StrEnum
 
 from services.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
 from services.runtime.paging import Page, instant, paginate
-from services.runtime.values import Address, ShipmentStatus
+from services.runtime.values import Address, ShipmentStatus, ShippingQuote
 
 PAYMENT_METHODS = ("card", "paypal", "bank_transfer")
 # Administering's default for the setting saga.step_timeout.
@@ -185,20 +185,6 @@ class OrderTotals:
 
 
 @dataclass
-class ShippingOption:
-    """The option chosen at checkout, as shipping validated and priced it for the address."""
-
-    shipping_option_id: str
-    carrier_code: str
-    carrier_name: str
-    service_level: str
-    price: int
-    currency: str
-    estimated_days_min: int = 0
-    estimated_days_max: int = 0
-
-
-@dataclass
 class Cancellation:
     reason: CancellationReason
     note: str
@@ -264,7 +250,7 @@ class Order:
     totals: OrderTotals
     shipping_address: Address
     billing_address: Address
-    shipping_option: ShippingOption
+    shipping_option: ShippingQuote
     payment_method: str
     cart_id: str
     # The cart version the order was priced from; ordering closes the cart with it.
@@ -318,7 +304,7 @@ class OrderCreated:
     totals: OrderTotals
     shipping_address: Address
     billing_address: Address
-    shipping_option: ShippingOption
+    shipping_option: ShippingQuote
     payment_method: str
     cart_id: str
     created_at: datetime
@@ -334,7 +320,7 @@ class OrderConfirmed:
     lines: list[OrderLine]
     totals: OrderTotals
     shipping_address: Address
-    shipping_option: ShippingOption
+    shipping_option: ShippingQuote
     total_weight_grams: int
     payment_id: str
     confirmed_at: datetime
@@ -590,7 +576,7 @@ def create_order(
     request: PlaceOrder,
     *,
     cart: CartSnapshot,
-    shipping_option: ShippingOption,
+    shipping_option: ShippingQuote,
     caller_customer_id: str,
     order_id: str,
     order_number: str,

@@ -12,13 +12,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from ordering.v1 import events_pb2 as events_pb
 from ordering.v1 import order_pb2
 from ordering.v1 import order_service_pb2 as pb
-from shipping.v1 import shipment_pb2
-from shipping.v1 import shipping_service_pb2 as shipping_pb
 from stocking.v1 import events_pb2 as stocking_pb
 
 from services.ordering import domain
 from services.runtime.errors import InvalidArgument
-from services.runtime.proto import address, address_record, money, timestamp, to_datetime
+from services.runtime.proto import address, address_record, money, shipment_status_record, timestamp, to_datetime
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -59,7 +57,7 @@ def order_totals(totals: domain.OrderTotals, currency: str) -> order_pb2.OrderTo
     )
 
 
-def shipping_option(option: domain.ShippingOption) -> order_pb2.OrderShippingOption:
+def shipping_option(option: domain.ShippingQuote) -> order_pb2.OrderShippingOption:
     return order_pb2.OrderShippingOption(
         shipping_option_id=option.shipping_option_id, carrier_code=option.carrier_code,
         carrier_name=option.carrier_name, service_level=option.service_level,
@@ -229,19 +227,6 @@ def cart_snapshot_record(cart: cart_pb.Cart) -> domain.CartSnapshot:
     )
 
 
-def shipping_option_record(option: shipping_pb.ShippingOption) -> domain.ShippingOption:
-    level = option.service_level
-    return domain.ShippingOption(
-        shipping_option_id=option.shipping_option_id, carrier_code=option.carrier_code,
-        carrier_name=option.carrier_name,
-        # The lower-case code other services carry ("pickup_point").
-        service_level=shipment_pb2.ServiceLevel.Name(level).removeprefix("SERVICE_LEVEL_").lower()  # type: ignore[arg-type]
-        if level else "",
-        price=option.price.amount_minor, currency=option.price.currency,
-        estimated_days_min=option.estimated_days_min, estimated_days_max=option.estimated_days_max,
-    )
-
-
 # -------------------------------------------------------------------- the participants' events
 
 
@@ -306,8 +291,7 @@ def saga_event_record(name: str, event: Any, metadata: Any) -> domain.SagaEvent:
         case "shipment_status_changed":
             return domain.ShipmentStatusChanged(
                 event_id=eid, occurred_at=_when(event.occurred_at, metadata), shipment_id=event.shipment_id,
-                status=enum_member(domain.ShipmentStatus, shipment_pb2.ShipmentStatus, "SHIPMENT_STATUS_",
-                                   event.status, "shipment status"),
+                status=shipment_status_record(event.status),
                 location=event.location, description=event.description)
         case "shipment_cancelled":
             return domain.ShipmentCancelled(event_id=eid, occurred_at=_when(event.cancelled_at, metadata),

@@ -57,7 +57,7 @@ class Checkout:
         # 3. The cart's own checks first, so shipping is asked nothing about a cart that cannot be ordered
         #    (the option's price is not known yet, so the total the shopper saw is checked in step 5).
         order_id, moment = str(uuid.uuid4()), now()
-        provisional = domain.ShippingOption(place.shipping_option_id, "", "", "", 0, cart.currency)
+        provisional = domain.ShippingQuote(place.shipping_option_id, "", "", "", 0, cart.currency)
         domain.create_order(dataclasses.replace(place, expected_total=None), cart=cart, shipping_option=provisional,
                             caller_customer_id=customer_id, order_id=order_id, order_number="", now=moment)
         # 4. Shipping validates and prices the option for this address and weight.
@@ -73,7 +73,7 @@ class Checkout:
         return messages.cart_snapshot_record(answer.cart)
 
     async def _store_new_order(self, place: domain.PlaceOrder, cart: domain.CartSnapshot,
-                               option: domain.ShippingOption, key: str, order_id: str, customer_id: str,
+                               option: domain.ShippingQuote, key: str, order_id: str, customer_id: str,
                                moment: datetime) -> domain.Order:
         async with self.bus.unit_of_work() as work:
             await work.lock((self.orders, order_id), (self.keys, key), (self.claims, cart.cart_id))
@@ -104,7 +104,7 @@ class Checkout:
         existing = self.orders.get(order_id) if order_id else None
         return domain.order_for_repeated_request(existing, place) if existing is not None else None
 
-    async def _shipping_option(self, place: domain.PlaceOrder, cart: domain.CartSnapshot) -> domain.ShippingOption:
+    async def _shipping_option(self, place: domain.PlaceOrder, cart: domain.CartSnapshot) -> domain.ShippingQuote:
         """The option as shipping validates and prices it now, for the shipping address and the cart's weight."""
         weight = sum(line.unit_weight_grams * line.quantity for line in cart.lines)
         with answers_of("shipping"):
@@ -114,7 +114,7 @@ class Checkout:
             ))
         if not answer.valid:
             raise FailedPrecondition(f"shipping: {answer.rejection_message or 'the shipping option cannot be used'}")
-        return messages.shipping_option_record(answer.option)
+        return proto.shipping_quote_record(answer.option)
 
     def _next_number(self, moment: datetime) -> str:
         """ORD-<year>-<n>: unique, rising within a year. Given out in memory (one ordering instance runs

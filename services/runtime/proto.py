@@ -10,6 +10,9 @@ One naming rule, here and in every messages.py: `<thing>(record) -> proto`, `<th
     destination=address(record.destination)          # shop.common.v1.Address from a values.Address
     destination=address_record(request.destination)  # values.Address from shop.common.v1.Address
     page=page(listed)                                # shop.common.v1.PageResponse of a paging.Page
+    status=shipment_status(record.status)            # shipping's ShipmentStatus both ways, and the
+    status=shipment_status_record(event.status)      # ShippingQuote a cart or an order keeps of an option
+    option=shipping_quote_record(answer.option)
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from datetime import UTC, datetime
 from typing import Any, overload
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from shipping.v1 import shipment_pb2, shipping_service_pb2
 from shop.common.v1 import address_pb2, money_pb2, paging_pb2
 
+from services.runtime.errors import InvalidArgument
 from services.runtime.paging import Page
-from services.runtime.values import Address, Money
+from services.runtime.values import Address, Money, ShipmentStatus, ShippingQuote
 
 
 @overload
@@ -72,6 +77,30 @@ def address_record(message: address_pb2.Address) -> Address:
         full_name=message.full_name, company=message.company, line1=message.line1, line2=message.line2,
         postal_code=message.postal_code, city=message.city, region=message.region,
         country_code=message.country_code, phone=message.phone,
+    )
+
+
+def shipment_status(record: ShipmentStatus) -> shipment_pb2.ShipmentStatus.ValueType:
+    return shipment_pb2.ShipmentStatus.Value(f"SHIPMENT_STATUS_{record.value}")
+
+
+def shipment_status_record(number: shipment_pb2.ShipmentStatus.ValueType) -> ShipmentStatus:
+    """Refuses SHIPMENT_STATUS_UNSPECIFIED and numbers this release does not know."""
+    if number == shipment_pb2.SHIPMENT_STATUS_UNSPECIFIED:
+        raise InvalidArgument("the shipment status is missing")
+    if number not in shipment_pb2.ShipmentStatus.values():
+        raise InvalidArgument(f"unknown shipment status {number}")
+    return ShipmentStatus(shipment_pb2.ShipmentStatus.Name(number).removeprefix("SHIPMENT_STATUS_"))
+
+
+def shipping_quote_record(message: shipping_service_pb2.ShippingOption) -> ShippingQuote:
+    level = message.service_level  # kept as the lower-case code other services carry ("pickup_point")
+    return ShippingQuote(
+        shipping_option_id=message.shipping_option_id, carrier_code=message.carrier_code,
+        carrier_name=message.carrier_name,
+        service_level=shipment_pb2.ServiceLevel.Name(level).removeprefix("SERVICE_LEVEL_").lower() if level else "",
+        price=message.price.amount_minor, currency=message.price.currency,
+        estimated_days_min=message.estimated_days_min, estimated_days_max=message.estimated_days_max,
     )
 
 

@@ -36,6 +36,23 @@ class Address:
     phone: str = ""
 
 
+@dataclass(frozen=True)
+class ShippingQuote:
+    """One of shipping's options as shipping priced it for a destination and a weight
+    (shipping.v1.ShippingOption): what a cart shows and an order keeps of the option chosen.
+    Shipping owns it; `service_level` is shipping.v1.ServiceLevel's lower-case code ("pickup_point"),
+    empty when unspecified."""
+
+    shipping_option_id: str
+    carrier_code: str
+    carrier_name: str
+    service_level: str
+    price: int  # minor units of `currency`
+    currency: str
+    estimated_days_min: int = 0
+    estimated_days_max: int = 0
+
+
 class ShipmentStatus(StrEnum):
     """shipping.v1.ShipmentStatus without its prefix. Shipping owns it: only shipping moves a
     shipment from one status to the next; ordering keeps the last one shipping reported."""

@@ -9,8 +9,7 @@ from ordering.v1 import order_pb2
 from shipping.v1 import events_pb2, shipment_pb2
 from shipping.v1 import shipping_service_pb2 as api
 
-from services.runtime.errors import InvalidArgument
-from services.runtime.proto import address, money, timestamp
+from services.runtime.proto import address, money, shipment_status, timestamp
 from services.shipping.domain import (
     RATE_CURRENCY,
     Carrier,
@@ -22,7 +21,6 @@ from services.shipping.domain import (
     ShipmentCancelled,
     ShipmentCreated,
     ShipmentItem,
-    ShipmentStatus,
     ShipmentStatusChanged,
     ShippingEvent,
     ShippingOption,
@@ -38,14 +36,6 @@ def parcel_record(value: shipment_pb2.Parcel) -> Parcel:
 
 def items_record(values: Any) -> tuple[ShipmentItem, ...]:
     return tuple(ShipmentItem(sku=item.sku, name=item.name, quantity=item.quantity) for item in values)
-
-
-def status_record(value: shipment_pb2.ShipmentStatus.ValueType) -> ShipmentStatus:
-    if value == shipment_pb2.SHIPMENT_STATUS_UNSPECIFIED:
-        raise InvalidArgument("the scan's status is missing")
-    if value not in shipment_pb2.ShipmentStatus.values():
-        raise InvalidArgument(f"unknown shipment status {value}")
-    return ShipmentStatus(shipment_pb2.ShipmentStatus.Name(value).removeprefix("SHIPMENT_STATUS_"))
 
 
 def confirmed_parcel_record(confirmed: ordering_events.OrderConfirmed) -> Parcel:
@@ -68,10 +58,6 @@ def cancellation_reason_record(cancelled: ordering_events.OrderCancelled) -> str
 
 
 # Out of the domain.
-
-def status(value: ShipmentStatus) -> shipment_pb2.ShipmentStatus.ValueType:
-    return shipment_pb2.ShipmentStatus.Value(f"SHIPMENT_STATUS_{value.value}")
-
 
 def service_level(value: ServiceLevel) -> shipment_pb2.ServiceLevel.ValueType:
     return shipment_pb2.ServiceLevel.Value(f"SERVICE_LEVEL_{value.value.upper()}")
@@ -103,7 +89,7 @@ def carrier(value: Carrier) -> api.Carrier:
 
 def tracking_event(value: TrackingEvent) -> shipment_pb2.TrackingEvent:
     return shipment_pb2.TrackingEvent(
-        tracking_event_id=value.tracking_event_id, shipment_id=value.shipment_id, status=status(value.status),
+        tracking_event_id=value.tracking_event_id, shipment_id=value.shipment_id, status=shipment_status(value.status),
         occurred_at=timestamp(value.occurred_at), recorded_at=timestamp(value.recorded_at), location=value.location,
         description=value.description, scan_id=value.scan_id)
 
@@ -113,7 +99,7 @@ def shipment(value: Shipment) -> shipment_pb2.Shipment:
         shipment_id=value.shipment_id, order_id=value.order_id, order_number=value.order_number,
         shipping_option_id=value.shipping_option_id, carrier_code=value.carrier_code,
         carrier_name=value.carrier_name, service_level=service_level(value.service_level),
-        tracking_number=value.tracking_number, tracking_url=value.tracking_url, status=status(value.status),
+        tracking_number=value.tracking_number, tracking_url=value.tracking_url, status=shipment_status(value.status),
         destination=address(value.destination),
         parcel=shipment_pb2.Parcel(weight_grams=value.parcel.weight_grams, length_mm=value.parcel.length_mm,
                                    width_mm=value.parcel.width_mm, height_mm=value.parcel.height_mm),
@@ -133,19 +119,20 @@ def event(value: ShippingEvent) -> dict[str, Any]:
             return {"shipment_created": events_pb2.ShipmentCreated(
                 shipment_id=value.shipment_id, order_id=value.order_id, carrier_code=value.carrier_code,
                 carrier_name=value.carrier_name, service_level=service_level(value.service_level),
-                tracking_number=value.tracking_number, tracking_url=value.tracking_url, status=status(value.status),
+                tracking_number=value.tracking_number, tracking_url=value.tracking_url,
+                status=shipment_status(value.status),
                 estimated_delivery_earliest=timestamp(value.estimated_delivery_earliest),
                 estimated_delivery_latest=timestamp(value.estimated_delivery_latest),
                 created_at=timestamp(value.created_at))}
         case ShipmentStatusChanged():
             return {"shipment_status_changed": events_pb2.ShipmentStatusChanged(
                 shipment_id=value.shipment_id, order_id=value.order_id, carrier_code=value.carrier_code,
-                tracking_number=value.tracking_number, previous_status=status(value.previous_status),
-                status=status(value.status), location=value.location, description=value.description,
+                tracking_number=value.tracking_number, previous_status=shipment_status(value.previous_status),
+                status=shipment_status(value.status), location=value.location, description=value.description,
                 occurred_at=timestamp(value.occurred_at))}
         case ShipmentCancelled():
             return {"shipment_cancelled": events_pb2.ShipmentCancelled(
                 shipment_id=value.shipment_id, order_id=value.order_id, carrier_code=value.carrier_code,
-                tracking_number=value.tracking_number, status=status(value.status),
-                previous_status=status(value.previous_status), reason=value.reason,
+                tracking_number=value.tracking_number, status=shipment_status(value.status),
+                previous_status=shipment_status(value.previous_status), reason=value.reason,
                 cancelled_at=timestamp(value.cancelled_at))}

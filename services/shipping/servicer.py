@@ -8,13 +8,14 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
+from shipping.v1 import shipment_pb2
 from shipping.v1 import shipping_service_pb2 as api
 from shipping.v1.shipping_service_pb2_grpc import ShippingServiceServicer
 
 from services.runtime.bus import EventBus
 from services.runtime.clock import now
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.runtime.proto import address_record, to_datetime
+from services.runtime.proto import address_record, shipment_status_record, to_datetime
 from services.shipping import domain, messages, pdf
 from services.shipping.domain import Address, Shipment, ShipmentStatus, ShippingEvent
 from services.shipping.stores import Shipments
@@ -112,7 +113,9 @@ class ShippingServicer(ShippingServiceServicer):
         if bool(request.shipment_id) == bool(request.tracking_number):
             raise InvalidArgument("give exactly one of shipment id and tracking number, got "
                                   + ("both" if request.shipment_id else "neither"))
-        scanned = messages.status_record(request.status)
+        if request.status == shipment_pb2.SHIPMENT_STATUS_UNSPECIFIED:
+            raise InvalidArgument("the scan's status is missing")
+        scanned = shipment_status_record(request.status)
         shipment = (self.shipments.find(request.shipment_id) if request.shipment_id
                     else self.shipments.find_by_tracking_number(request.tracking_number))
         occurred_at = to_datetime(request.occurred_at) if request.HasField("occurred_at") else None

@@ -45,7 +45,7 @@ from services.ordering.domain import (
     ShipmentCreated,
     ShipmentStatus,
     ShipmentStatusChanged,
-    ShippingOption,
+    ShippingQuote,
     ShortLine,
     StockCommitted,
     StockReleased,
@@ -85,7 +85,7 @@ BOOK = CartLineSnapshot(sku="BOOK-1", product_id="p-2", seller_id="s-2", name="B
                         unit_weight_grams=400, subtotal=500, discount=0, tax=28, total=528)
 CART = CartSnapshot(cart_id="cart-1", customer_id="cust-1", state="OPEN", currency="EUR", version=4,
                     lines=(MUG, BOOK))
-OPTION = ShippingOption(shipping_option_id="opt-1", carrier_code="colissimo", carrier_name="Colissimo",
+OPTION = ShippingQuote(shipping_option_id="opt-1", carrier_code="colissimo", carrier_name="Colissimo",
                         service_level="standard", price=590, currency="EUR", estimated_days_min=2,
                         estimated_days_max=4)
 TOTAL = 7196 + 528 + 590
