@@ -24,7 +24,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from services.runtime.errors import FailedPrecondition, InvalidArgument
-from services.runtime.values import Address
+from services.runtime.values import Address, RefundedLine
 
 TAX_CLASSES = ("standard", "reduced", "super_reduced", "zero")
 ZERO_TAX_CLASS = "zero"
@@ -137,13 +137,6 @@ class CreditNoteLine:
     net_amount: int
     tax_amount: int
     gross_amount: int
-
-
-@dataclass(frozen=True)
-class RefundedLine:
-    sku: str
-    quantity: int
-    amount: int  # tax included
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from enum import StrEnum
 
 from services.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
 from services.runtime.paging import Page, instant, paginate
-from services.runtime.values import Address, ShipmentStatus, ShippingQuote
+from services.runtime.values import Address, RefundedLine, ShipmentStatus, ShippingQuote
 
 PAYMENT_METHODS = ("card", "paypal", "bank_transfer")
 # Administering's default for the setting saga.step_timeout.
@@ -195,14 +195,6 @@ class Cancellation:
 
 
 @dataclass
-class RefundLine:
-    sku: str
-    quantity: int
-    # Tax included: the line total's share for these units, rounded down; the last units take the rest.
-    amount: int
-
-
-@dataclass
 class OrderRefund:
     refund_id: str
     idempotency_key: str
@@ -212,7 +204,7 @@ class OrderRefund:
     # Tax included: lines, plus shipping for a full refund.
     amount: int
     # Empty for a refund of a plain amount.
-    lines: list[RefundLine]
+    lines: list[RefundedLine]
     shipping_amount: int
     # True when it refunds everything that was left.
     full: bool
@@ -354,7 +346,7 @@ class OrderRefundRequested:
     refund_id: str
     amount: int
     currency: str
-    lines: list[RefundLine]
+    lines: list[RefundedLine]
     shipping_amount: int
     full: bool
     reason: str
@@ -1106,7 +1098,7 @@ def _taken_by_sku(order: Order) -> dict[str, tuple[int, int]]:
     return taken
 
 
-def _refund_lines(order: Order, selections: Sequence[RefundSelection]) -> list[RefundLine]:
+def _refund_lines(order: Order, selections: Sequence[RefundSelection]) -> list[RefundedLine]:
     taken = _taken_by_sku(order)
     by_sku = {line.sku: line for line in order.lines}
     seen: set[str] = set()
@@ -1132,11 +1124,11 @@ def _refund_lines(order: Order, selections: Sequence[RefundSelection]) -> list[R
             amount = line.line_total - taken_amount  # the last units take the remainder of the rounding
         else:
             amount = line.line_total * selection.quantity // line.quantity
-        lines.append(RefundLine(sku=line.sku, quantity=selection.quantity, amount=amount))
+        lines.append(RefundedLine(sku=line.sku, quantity=selection.quantity, amount=amount))
     return lines
 
 
-def _everything_left(order: Order, left: int) -> tuple[list[RefundLine], int, int]:
+def _everything_left(order: Order, left: int) -> tuple[list[RefundedLine], int, int]:
     """The full refund: every unit left plus shipping, when that is exactly what is left; after a
     plain-amount refund it is not, and the rest is refunded as a plain amount (billing credits it in
     proportion)."""
@@ -1145,7 +1137,7 @@ def _everything_left(order: Order, left: int) -> tuple[list[RefundLine], int, in
     for line in order.lines:
         units, amount = taken.get(line.sku, (0, 0))
         if units < line.quantity:
-            lines.append(RefundLine(sku=line.sku, quantity=line.quantity - units, amount=line.line_total - amount))
+            lines.append(RefundedLine(sku=line.sku, quantity=line.quantity - units, amount=line.line_total - amount))
     if sum(line.amount for line in lines) + order.totals.shipping == left:
         return lines, order.totals.shipping, left
     return [], 0, left

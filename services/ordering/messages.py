@@ -66,7 +66,7 @@ def shipping_option(option: domain.ShippingQuote) -> order_pb2.OrderShippingOpti
     )
 
 
-def refund_line(line: domain.RefundLine, currency: str) -> order_pb2.RefundLine:
+def refund_line(line: domain.RefundedLine, currency: str) -> order_pb2.RefundLine:
     return order_pb2.RefundLine(sku=line.sku, quantity=line.quantity, amount=money(line.amount, currency))
 
 

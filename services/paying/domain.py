@@ -20,6 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from services.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from services.runtime.values import RefundedLine
 
 PAYMENT_METHODS = ("card", "paypal", "bank_transfer")
 
@@ -53,15 +54,6 @@ class RefundCause(StrEnum):
     ORDER_REFUND = "ORDER_REFUND"
     ORDER_CANCELLED = "ORDER_CANCELLED"
     MANUAL = "MANUAL"
-
-
-@dataclass(frozen=True)
-class RefundedLine:
-    """An order line, or part of it, that a refund pays back (copied from OrderRefundRequested)."""
-
-    sku: str
-    quantity: int
-    amount: int  # tax included
 
 
 @dataclass(frozen=True)

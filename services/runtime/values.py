@@ -53,6 +53,16 @@ class ShippingQuote:
     estimated_days_max: int = 0
 
 
+@dataclass(frozen=True)
+class RefundedLine:
+    """An order line, or part of it, that a refund pays back: ordering works it out
+    (OrderRefundRequested), paying pays it (PaymentRefunded), billing credits it."""
+
+    sku: str
+    quantity: int
+    amount: int  # tax included, in minor units of the order's currency
+
+
 class ShipmentStatus(StrEnum):
     """shipping.v1.ShipmentStatus without its prefix. Shipping owns it: only shipping moves a
     shipment from one status to the next; ordering keeps the last one shipping reported."""
