@@ -6,10 +6,9 @@ so they normally arrive in order; the level's time still decides, so a stale eve
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from services.administering.stores import LEVELS_TOPIC, StockAlertView, Stores
 from services.runtime.bus import EventBus, EventContext
+from services.runtime.clock import now
 from services.runtime.errors import InvalidArgument
 from services.runtime.proto import to_datetime
 
@@ -33,7 +32,7 @@ class AdministeringHandlers:
             sku=crossed.sku, condition=CONDITIONS[event.name], alert_id=getattr(crossed, "alert_id", ""),
             on_hand=level.on_hand, reserved=level.reserved, available=level.available,
             low_stock_threshold=level.low_stock_threshold, as_of=to_datetime(stamp),
-            received_at=datetime.now(UTC))
+            received_at=now())
         await event.work.lock((self.alerts, crossed.sku))
         current = event.work.get(self.alerts, crossed.sku)
         # Equal times keep the later event: BackInStock and the LowStockDetected that follows it

@@ -8,11 +8,12 @@ view of who is VIP; settings are read by ShopSettings itself.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from services.carting import domain, messages
 from services.carting.stores import CUSTOMERS_TOPIC, PRODUCTS_TOPIC, CustomerStatusView
 from services.runtime.bus import EventBus, EventContext
+from services.runtime.clock import now
 from services.runtime.store import Store
 
 
@@ -50,10 +51,10 @@ class CartingHandlers:
         if not holding:
             return
         await event.work.lock(*((self.carts, cart_id) for cart_id in holding))
-        now = datetime.now(UTC)
+        moment = now()
         for cart_id in holding:
             cart = event.work.get(self.carts, cart_id)
-            changed = change(cart, now)
+            changed = change(cart, moment)
             if changed.version != cart.version:
                 event.work.put(self.carts, cart_id, changed)
 
@@ -71,12 +72,12 @@ class CartingHandlers:
 
 async def expire_abandoned_carts(bus: EventBus, carts: Store[domain.Cart]) -> None:
     """The sweep: anonymous carts left untouched past their expiry become EXPIRED."""
-    due = [cart.cart_id for cart in domain.expire_carts(carts.values(), datetime.now(UTC))]
+    due = [cart.cart_id for cart in domain.expire_carts(carts.values(), now())]
     if not due:
         return
     async with bus.unit_of_work() as work:
         await work.lock(*((carts, cart_id) for cart_id in due))
         # Looked at again under the locks: a shopper may have touched one meanwhile.
         current = [cart for cart in (work.get(carts, cart_id) for cart_id in due) if cart is not None]
-        for expired in domain.expire_carts(current, datetime.now(UTC)):
+        for expired in domain.expire_carts(current, now()):
             work.put(carts, expired.cart_id, expired)

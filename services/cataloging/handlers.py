@@ -13,11 +13,10 @@ consumed offset commit together.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from services.cataloging import domain, messages
 from services.cataloging.stores import LEVELS_TOPIC, SELLERS_TOPIC, Catalog, publish_product_events
 from services.runtime.bus import EventBus, EventContext
+from services.runtime.clock import now
 
 
 class Raced(Exception):
@@ -68,7 +67,7 @@ class CatalogingHandlers:
             raise Raced(f"product created for seller {seller_id!r} while its suspension was handled")
         work.put(catalog.sellers, seller_id, recorded)
         archived, events = domain.archive_products_of_suspended_seller(
-            recorded, [work.get(catalog.products, product_id) for product_id in sorted(live)], now=datetime.now(UTC))
+            recorded, [work.get(catalog.products, product_id) for product_id in sorted(live)], now=now())
         for product in archived:
             work.put(catalog.products, product.product_id, product)
         publish_product_events(event.publish, archived, events)

@@ -8,11 +8,10 @@ re-publications under new event ids and reordering change nothing twice.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from services.ordering import domain, messages
 from services.ordering.stores import ORDERS_TOPIC, SAGA_TOPICS
 from services.runtime.bus import EventBus, EventContext
+from services.runtime.clock import now
 from services.runtime.errors import NotFound
 from services.runtime.shop_settings import ShopSettings
 from services.runtime.store import Store
@@ -40,7 +39,7 @@ class OrderingHandlers:
         if order is None:
             # The order is stored with OrderCreated, before any participant can act on it: a permanent refusal.
             raise NotFound(f"no order {order_id!r}: {event.name} from {event.metadata.producer} cannot apply")
-        changed, answers = domain.apply_event(order, reported, now=datetime.now(UTC))
+        changed, answers = domain.apply_event(order, reported, now=now())
         if changed.version != order.version:
             event.work.put(self.orders, order_id, changed)
         for answer in answers:
@@ -50,16 +49,16 @@ class OrderingHandlers:
 async def time_out_stalled_orders(bus: EventBus, orders: Store[domain.Order], settings: ShopSettings) -> None:
     """The sweep: a PENDING order whose participants did not answer in time is cancelled (TIMED_OUT)."""
     step_timeout = settings.duration("saga.step_timeout")
-    now = datetime.now(UTC)
+    moment = now()
     due = [order.order_id for order in orders.values()
-           if (deadline := domain.saga_deadline(order, step_timeout)) is not None and now >= deadline]
+           if (deadline := domain.saga_deadline(order, step_timeout)) is not None and moment >= deadline]
     if not due:
         return
     async with bus.unit_of_work() as work:
         await work.lock(*((orders, order_id) for order_id in due))
         for order_id in due:
             order = work.get(orders, order_id)  # looked at again: an event may have moved it meanwhile
-            changed, answers = domain.time_out_order(order, now=datetime.now(UTC), step_timeout=step_timeout)
+            changed, answers = domain.time_out_order(order, now=now(), step_timeout=step_timeout)
             if changed.version != order.version:
                 work.put(orders, order_id, changed)
             for answer in answers:

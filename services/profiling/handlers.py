@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from shop.common.v1 import money_pb2
 
 from services.profiling import domain, messages
 from services.profiling.stores import CUSTOMERS_TOPIC, VIP_THRESHOLD, Stores
 from services.runtime.bus import EventBus, EventContext
+from services.runtime.clock import now
 from services.runtime.errors import InvalidArgument
 from services.runtime.proto import money_record
 from services.runtime.shop_settings import ShopSettings
@@ -60,7 +60,7 @@ class ProfilingHandlers:
                         event.name, order_id, customer_id)
             return
         changed, events = use_case(customer, order_id=order_id, total=money_record(total),
-                                   vip_threshold=self.vip_threshold(), now=datetime.now(UTC))
+                                   vip_threshold=self.vip_threshold(), now=now())
         if changed is customer:
             return  # already counted (or already cancelled): a replay or a late duplicate
         event.work.put(customers, customer_id, changed)
