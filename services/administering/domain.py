@@ -32,7 +32,7 @@ from services.runtime.errors import (
     Unauthenticated,
 )
 from services.runtime.paging import Page, paginate
-from services.runtime.values import Money
+from services.runtime.values import Money, SellerStatus
 
 # --------------------------------------------------------------------------------------------------
 # Who acts
@@ -95,11 +95,6 @@ def check_currency(what: str, currency: str) -> str:
 # --------------------------------------------------------------------------------------------------
 # Sellers
 # --------------------------------------------------------------------------------------------------
-
-
-class SellerStatus(StrEnum):
-    ACTIVE = "ACTIVE"
-    SUSPENDED = "SUSPENDED"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from services.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.runtime.paging import Page, SortKey, instant, page_size_of, paginate
-from services.runtime.values import Money
+from services.runtime.values import Money, SellerStatus
 
 
 class KeySet(Protocol):
@@ -256,11 +256,6 @@ def delete_category(tree: CategoryTree, *, category_id: str, products: Iterable[
 
 
 # --- Sellers and stock, as the catalogue learns them ----------------------------------------------
-
-
-class SellerStatus(Enum):
-    ACTIVE = "ACTIVE"
-    SUSPENDED = "SUSPENDED"
 
 
 @dataclass(frozen=True)

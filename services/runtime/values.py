@@ -53,6 +53,14 @@ class ShippingQuote:
     estimated_days_max: int = 0
 
 
+class SellerStatus(StrEnum):
+    """administering.v1.SellerStatus without its prefix. Administering owns it (it onboards, suspends and
+    reinstates sellers); cataloging keeps each seller's last status to accept or hide their products."""
+
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+
+
 @dataclass(frozen=True)
 class RefundedLine:
     """An order line, or part of it, that a refund pays back: ordering works it out
