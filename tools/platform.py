@@ -32,13 +32,49 @@ from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.runtime import topic_map
+from services.runtime import auth, topic_map
 from services.runtime.bus import EventBus, envelope_class
 from services.runtime.process import declared
 from tools.processes import free_port, spawn, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = tuple(declared())  # every declared process (services/*/bootstrap.py)
+
+# One keys directory for every test of a run (its service processes inherit it): tests sign people's tokens
+# with profiling's key, as profiling would, and calls of their own with the key of a "test-harness" service.
+os.environ.setdefault("SHOP_KEYS_DIR", str(ROOT / ".run" / "test-keys"))
+HARNESS = "test-harness"
+for _issuer in (*SERVICES, HARNESS):
+    auth.ensure_key(_issuer)
+_people, _harness = auth.Signer(auth.PEOPLE_ISSUER), auth.Signer(HARNESS)
+
+Credentials = tuple[tuple[str, str], ...]
+
+
+def as_customer(customer_id: str) -> Credentials:
+    """The metadata of a call made by a signed-in customer."""
+    return auth.bearer(_people.sign(customer_id, auth.Kind.CUSTOMER))
+
+
+def as_staff(staff_id: str = "staff-1", role: auth.Role = auth.Role.STAFF) -> Credentials:
+    return auth.bearer(_people.sign(staff_id, auth.Kind.STAFF, roles=[role]))
+
+
+def as_service() -> Credentials:
+    """A service calling on its own account (what the saga's participants do)."""
+    return auth.bearer(_harness.own_token())
+
+
+class _AsService(grpc.aio.UnaryUnaryClientInterceptor):
+    """Calls from Platform.channel that set no credentials of their own go as a service: the tests of a
+    service's behaviour are not about who calls (tests/services/test_access.py is)."""
+
+    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()))
+        if auth.AUTHORIZATION not in metadata:
+            for key, value in as_service():
+                metadata.add(key, value)
+        return await continuation(client_call_details._replace(metadata=metadata), request)
 
 
 def register_namespace(registry_url: str, namespace: str) -> None:
@@ -133,9 +169,18 @@ class Platform:
         return stop(self.processes.pop(service), grace_seconds=15)
 
     def channel(self, service: str) -> grpc.aio.Channel:
+        """A channel whose calls go as a service unless they carry credentials (as_customer, as_staff)."""
         if service not in self._channels:
-            self._channels[service] = grpc.aio.insecure_channel(f"127.0.0.1:{self.ports[service]}")
+            self._channels[service] = grpc.aio.insecure_channel(f"127.0.0.1:{self.ports[service]}",
+                                                                interceptors=[_AsService()])
         return self._channels[service]
+
+    def bare_channel(self, service: str) -> grpc.aio.Channel:
+        """A channel that sends only the credentials each call carries: none unless it says so."""
+        key = f"bare:{service}"
+        if key not in self._channels:
+            self._channels[key] = grpc.aio.insecure_channel(f"127.0.0.1:{self.ports[service]}")
+        return self._channels[key]
 
     def stub(self, service: str, stub_class: type[Any]) -> Any:
         return stub_class(self.channel(service))

@@ -18,6 +18,7 @@ from profiling.v1 import profile_service_pb2_grpc
 
 from services.profiling import domain, messages
 from services.profiling.stores import CUSTOMERS_TOPIC, SHOP_CURRENCY, VIP_THRESHOLD, Stores
+from services.profiling.tokens import Tokens
 from services.runtime import proto
 from services.runtime.bus import EventBus
 from services.runtime.clock import now
@@ -44,6 +45,7 @@ def publish_customer_events(bus: EventBus, work: UnitOfWork, customer: domain.Cu
 class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
     def __init__(self, bus: EventBus, stores: Stores, settings: ShopSettings, hasher: PasswordHasher) -> None:
         self.bus, self.stores, self.settings, self.hasher = bus, stores, settings, hasher
+        self.tokens = Tokens(bus, stores.customers, stores.staff)  # signs people's tokens (tokens.py)
 
     def _customer(self, record: domain.Customer) -> pb.Customer:
         return messages.customer(record, self.settings.get(SHOP_CURRENCY))
@@ -94,9 +96,17 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
                 work.put(accounts, account_id, outcome.account)
         signed_in = outcome.account_or_raise()  # after the commit, so a failure is counted
         if isinstance(signed_in, domain.Customer):
-            return pb.AuthenticateResponse(customer=self._customer(signed_in), role=pb.ROLE_CUSTOMER)
-        return pb.AuthenticateResponse(staff_member=messages.staff_member(signed_in),
-                                       role=messages.ROLE[signed_in.role])
+            return self.tokens.signed_in(
+                pb.AuthenticateResponse(customer=self._customer(signed_in), role=pb.ROLE_CUSTOMER), signed_in)
+        return self.tokens.signed_in(pb.AuthenticateResponse(staff_member=messages.staff_member(signed_in),
+                                                             role=messages.ROLE[signed_in.role]), signed_in)
+
+    async def RefreshToken(self, request: pb.RefreshTokenRequest,
+                           context: grpc.aio.ServicerContext) -> pb.RefreshTokenResponse:
+        return await self.tokens.refresh(request)
+
+    async def SignOut(self, request: pb.SignOutRequest, context: grpc.aio.ServicerContext) -> pb.SignOutResponse:
+        return await self.tokens.sign_out(request)
 
     async def GetCustomer(self, request: pb.GetCustomerRequest,
                           context: grpc.aio.ServicerContext) -> pb.GetCustomerResponse:

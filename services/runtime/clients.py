@@ -8,7 +8,9 @@ of the deadline of the call being answered. gRPC itself retries UNAVAILABLE with
 service config below). A circuit breaker per callee (purgatory) counts calls that still fail because
 the callee is down or too slow; past the threshold it fails calls at once with UNAVAILABLE, so a
 dead callee costs its callers nothing, and lets one call through after `reset_after` seconds to
-see whether the callee is back. The correlation id of the call being answered goes along.
+see whether the callee is back. The correlation id of the call being answered goes along, and so do
+the credentials (auth.outgoing_credentials): the service's own token, and the token of the person the
+call being answered was made for.
 
 A callee's refusal of what we passed on from our own caller is our caller's error:
 
@@ -32,6 +34,7 @@ import grpc
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
+from services.runtime import auth
 from services.runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from services.runtime.interceptors import CORRELATION_HEADER, PASSED_ON_CODES, call_deadline, correlation_id
 
@@ -135,6 +138,9 @@ class _CallPolicy(grpc.aio.UnaryUnaryClientInterceptor):
     @staticmethod
     def _metadata(metadata: grpc.aio.Metadata | None) -> grpc.aio.Metadata:
         metadata = grpc.aio.Metadata(*(metadata or ()))
+        if auth.AUTHORIZATION not in metadata:  # a caller that set credentials of its own keeps them
+            for key, value in auth.outgoing_credentials():
+                metadata.add(key, value)
         if CORRELATION_HEADER not in metadata and (cid := correlation_id.get()):
             metadata.add(CORRELATION_HEADER, cid)
         return metadata

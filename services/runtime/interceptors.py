@@ -1,5 +1,6 @@
 """What happens around every call a service answers: one JSON log line, errors turned into statuses,
-the caller's deadline and correlation id kept for the calls this one makes (see clients.py), and who
+the caller's deadline and correlation id kept for the calls this one makes (see clients.py), the
+caller's credentials and the method's rule checked before the handler runs (see auth.py), and who
 the call is made for (`calling_customer`).
 """
 
@@ -17,12 +18,12 @@ from typing import Any
 
 import grpc
 
+from services.runtime import auth
 from services.runtime.errors import DomainError
 
 CORRELATION_HEADER = "x-correlation-id"
-# Set by the storefront on a call it makes for a shopper it has authenticated; absent on calls from
-# the back-office and from other services.
-CUSTOMER_HEADER = "x-customer-id"
+# Where a caller's credentials go (services/runtime/auth.py); the customer comes from the token alone.
+CUSTOMER_HEADER = auth.AUTHORIZATION
 INTERNAL_ERROR_MESSAGE = "internal error; the service logged the details under correlation id {}"
 # A callee that is down or too slow makes this call fail the same way: the caller may retry later.
 PASSED_ON_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -37,6 +38,11 @@ access_log = logging.getLogger("rpc")
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 StreamBehaviour = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+Authorise = Callable[[str, Any, Any], None]  # (method, metadata, request); raises a DomainError to refuse
+# A status message travels in a trailer, and gRPC's default limit for metadata is 8 KB: a message quoting
+# a huge input would turn the real status into RESOURCE_EXHAUSTED on the client. Messages say what was
+# wrong in a sentence; anything longer is cut here, the one place every refusal passes.
+MAX_MESSAGE_CHARS = 500
 
 
 def header(context: grpc.aio.ServicerContext, name: str) -> str:
@@ -45,17 +51,21 @@ def header(context: grpc.aio.ServicerContext, name: str) -> str:
 
 
 def calling_customer(context: grpc.aio.ServicerContext) -> str:
-    """The signed-in customer the call is made for (CUSTOMER_HEADER); empty for staff and other services."""
-    return header(context, CUSTOMER_HEADER)
+    """The signed-in customer the call is made for, from their verified token (see auth.py); empty for staff
+    and other services. (`context` is kept for the callers written before tokens.)"""
+    return auth.calling_customer()
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):
     """Wraps the handler of each unary method, and of each server-streaming one written as an async
     generator (file downloads), once, the first time the method is called."""
 
-    def __init__(self, not_ready: Callable[[], str | None] = lambda: None) -> None:
+    def __init__(self, not_ready: Callable[[], str | None] = lambda: None,
+                 authorise: Authorise | None = None) -> None:
         # Says why the service cannot answer yet (its stores are still being restored), or None.
         self.not_ready = not_ready
+        # Checks the caller's credentials and the method's rule before the handler runs (auth.Authoriser).
+        self.authorise = authorise or (lambda method, metadata, request: None)
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
@@ -70,26 +80,32 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         if handler.unary_unary is not None:
-            wrapped = handler._replace(unary_unary=_observed(method, handler.unary_unary, self.not_ready))
+            wrapped = handler._replace(unary_unary=_observed(method, handler.unary_unary, self.not_ready,
+                                                             self.authorise))
         elif handler.unary_stream is not None and inspect.isasyncgenfunction(handler.unary_stream):
-            wrapped = handler._replace(unary_stream=_observed_stream(method, handler.unary_stream, self.not_ready))
+            wrapped = handler._replace(unary_stream=_observed_stream(method, handler.unary_stream, self.not_ready,
+                                                                     self.authorise))
         else:
             return handler
         self._wrapped[method] = wrapped
         return wrapped
 
 
-def _observed(method: str, behaviour: Behaviour, not_ready: Callable[[], str | None]) -> Behaviour:
+def _observed(method: str, behaviour: Behaviour, not_ready: Callable[[], str | None],
+              authorise: Authorise) -> Behaviour:
     async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
         async with _observing(method, context, not_ready):
+            authorise(method, context.invocation_metadata() or (), request)
             return await behaviour(request, context)
 
     return observed
 
 
-def _observed_stream(method: str, behaviour: StreamBehaviour, not_ready: Callable[[], str | None]) -> StreamBehaviour:
+def _observed_stream(method: str, behaviour: StreamBehaviour, not_ready: Callable[[], str | None],
+                     authorise: Authorise) -> StreamBehaviour:
     async def observed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         async with _observing(method, context, not_ready):
+            authorise(method, context.invocation_metadata() or (), request)
             async for response in behaviour(request, context):
                 yield response
 
@@ -113,7 +129,8 @@ async def _observing(method: str, context: grpc.aio.ServicerContext,
     try:
         yield
     except DomainError as exc:
-        await context.abort(exc.code, exc.message)
+        message = exc.message if len(exc.message) <= MAX_MESSAGE_CHARS else exc.message[:MAX_MESSAGE_CHARS] + "…"
+        await context.abort(exc.code, message)
     except grpc.aio.AbortError:
         raise  # the handler aborted with a status of its own
     except grpc.aio.AioRpcError as exc:

@@ -15,9 +15,10 @@ to finish, then the shutdown hooks run in order and run_service returns, so the 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -29,6 +30,7 @@ from grpc_reflection.v1alpha import reflection
 from pythonjsonlogger.json import JsonFormatter
 from tenacity import AsyncRetrying, wait_exponential
 
+from services.runtime import auth
 from services.runtime.bus import EventBus
 from services.runtime.clients import channel_to, close_channels
 from services.runtime.config import ServiceSettings, fail
@@ -66,13 +68,19 @@ async def run_service(
     readiness: Sequence[ReadinessCheck] = (),
     on_shutdown: Sequence[ShutdownHook] = (),
     bus: EventBus | None = None,
+    rules: Mapping[str, auth.Rules] | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then shut down gracefully and return.
 
     With a bus, the server answers (NOT_SERVING) while the bus restores its stores and joins its
     consumer group in the background; it is SERVING once that is done and Kafka and the registry
-    answer. At shutdown the bus finishes the events in hand and commits before the other hooks."""
+    answer. At shutdown the bus finishes the events in hand and commits before the other hooks.
+
+    `rules` (by default the RULES of the service's `services/<name>/access.py`) say who may call each
+    RPC; a service with an RPC that has no rule does not start."""
     configure_logging(settings)
+    rules = _access_rules(settings.service) if rules is None else rules
+    auth.sign_as(settings.service)  # the token this process presents when it calls another service
     if bus is not None:
         readiness = [*infrastructure_checks(settings), bus.ready, *readiness]
         on_shutdown = [bus.stop, *on_shutdown]
@@ -82,11 +90,17 @@ async def run_service(
             return None
         return f"{settings.service} is starting and still restoring its state; retry shortly"
 
-    server = grpc.aio.server(interceptors=[CallInterceptor(not_ready)], options=[("grpc.so_reuseport", 0)])
+    authoriser = auth.Authoriser(rules)
+    server = grpc.aio.server(interceptors=[CallInterceptor(not_ready, authoriser.authorise)],
+                             options=[("grpc.so_reuseport", 0)])
     registered = _ServiceNameRecorder(server)
     for add_servicer, servicer in servicers:
         add_servicer(servicer, registered)
     services = list(registered.names)
+    if unruled := [f"{service}/{method}" for service in services for method in
+                   auth.missing_rules(registered.methods[service], rules.get(service, {}))]:
+        fail(f"{settings.service}: no access rule for {', '.join(unruled)}; declare one in "
+             f"services/{settings.service}/access.py")
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     for service in ("", *services):
@@ -207,10 +221,26 @@ class _ServiceNameRecorder:
         self.server = server
         self.names: dict[str, None] = {}  # a dict keeps the order of registration
 
+        self.methods: dict[str, set[str]] = {}
+
     def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
-        self.names.update(dict.fromkeys(handler.service_name() for handler in handlers))
+        for handler in handlers:
+            self.names[handler.service_name()] = None
+            # grpc's method handlers keep their table in `_method_handlers` ("/pkg.Service/Method" keys).
+            table = getattr(handler, "_method_handlers", {})
+            self.methods.setdefault(handler.service_name(), set()).update(name.rpartition("/")[2] for name in table)
         self.server.add_generic_rpc_handlers(handlers)
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
         self.names[service] = None
+        self.methods.setdefault(service, set()).update(handlers)
         self.server.add_registered_method_handlers(service, handlers)
+
+
+def _access_rules(service: str) -> Mapping[str, auth.Rules]:
+    """The RULES of services/<service>/access.py: every service declares who may call each of its RPCs."""
+    try:
+        module = importlib.import_module(f"services.{service}.access")
+    except ModuleNotFoundError:
+        fail(f"{service}: services/{service}/access.py is missing: every RPC needs an access rule")
+    return module.RULES

@@ -19,7 +19,7 @@ import grpc
 from pydantic import Field
 from stocking.v1 import events_pb2
 
-from services.runtime import errors
+from services.runtime import auth, errors
 from services.runtime.bus import EventBus, EventContext
 from services.runtime.config import ServiceSettings
 from services.runtime.server import run_service
@@ -91,7 +91,8 @@ async def main() -> None:
     bus = EventBus(settings.name, settings.kafka_bootstrap, settings.schema_registry_url,
                    topics={settings.topic: ledger_topic(settings.topic, settings.name)})
     ledger = Ledger(bus, settings.topic)
-    await run_service(settings, servicers=[(add_LedgerServicer_to_server, ledger)], bus=bus)
+    await run_service(settings, servicers=[(add_LedgerServicer_to_server, ledger)], bus=bus,
+                      rules={SERVICE: {name: auth.anyone() for name in ("Write", "Count", "Unblock")}})
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from typing import Any
 import grpc
 from pydantic import Field
 
-from services.runtime import errors
+from services.runtime import auth, errors
 from services.runtime.clients import channel_to
 from services.runtime.config import ServiceSettings
 from services.runtime.interceptors import correlation_id
@@ -77,6 +77,10 @@ class SampleServicer:
         return await call(request.get("body", {}), timeout=request.get("timeout"))
 
 
+# The runtime's tests are about the runtime, not about who calls: every method is open.
+RULES = {SERVICE: {name: auth.anyone() for name in ("Echo", "Slow", "Fail", "Crash", "Flaky", "Relay")}}
+
+
 def _encode(message: Json) -> bytes:
     return json.dumps(message).encode()
 
@@ -109,7 +113,7 @@ async def main() -> None:
         print("shutdown hook ran", file=sys.stderr, flush=True)
 
     await run_service(settings, servicers=[(add_SampleServicer_to_server, SampleServicer(upstream))],
-                      readiness=readiness, on_shutdown=[say_goodbye])
+                      readiness=readiness, on_shutdown=[say_goodbye], rules=RULES)
 
 
 # What the tests use ----------------------------------------------------------------------------
