@@ -45,9 +45,8 @@ from stocking.v1 import stock_service_pb2 as stock_api
 from stocking.v1.stock_service_pb2_grpc import StockServiceStub
 
 from tools.demo_data import ADMIN_EMAIL, ADMIN_PASSWORD
-from tools.platform import SERVICES, Platform, eventually
+from tools.platform import SERVICES, Platform, as_customer, eventually
 
-CUSTOMER_HEADER = "x-customer-id"
 HOME = Address(full_name="Ada Lovelace", line1="1 rue de la Paix", postal_code="75002", city="Paris",
                country_code="FR")
 Status = order_pb2.OrderStatus
@@ -209,8 +208,8 @@ class Shopper:
     email: str
 
     @property
-    def me(self) -> tuple[tuple[str, str]]:
-        return ((CUSTOMER_HEADER, self.customer_id),)
+    def me(self) -> tuple[tuple[str, str], ...]:
+        return as_customer(self.customer_id)
 
     async def cart(self, lines: dict[str, int], option: str = "colissimo.standard") -> cart_api.Cart:
         carts = self.shop.carts

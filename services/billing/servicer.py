@@ -11,12 +11,9 @@ from billing.v1 import billing_service_pb2 as api
 from billing.v1.billing_service_pb2_grpc import BillingServiceServicer
 
 from services.billing import domain, messages, pdf
-from services.billing.domain import (
-    Invoice,
-    InvoiceStatus,
-)
+from services.billing.domain import CreditNote, Invoice, InvoiceStatus
 from services.billing.stores import Books, set_tax_rate
-from services.runtime import proto
+from services.runtime import auth, proto
 from services.runtime.bus import EventBus
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.runtime.paging import SortKey, instant, paginate
@@ -40,15 +37,28 @@ class BillingServicer(BillingServiceServicer):
         self.bus = bus
         self.books = books
 
+    def _invoice(self, invoice_id: str) -> Invoice:
+        """The invoice, if the caller may see it (a customer only their own: another's is NOT_FOUND)."""
+        invoice = self.books.invoice(invoice_id)
+        auth.owned_by(invoice.customer.party_id, f"invoice {invoice_id!r}")
+        return invoice
+
+    def _credit_note(self, credit_note_id: str) -> CreditNote:
+        note = self.books.credit_note(credit_note_id)
+        self._invoice(note.invoice_id)  # a credit note is its invoice's customer's
+        return note
+
     async def GetInvoice(self, request: api.GetInvoiceRequest,
                          context: grpc.aio.ServicerContext) -> api.GetInvoiceResponse:
-        return api.GetInvoiceResponse(invoice=messages.invoice(self.books.invoice(request.invoice_id)))
+        return api.GetInvoiceResponse(invoice=messages.invoice(self._invoice(request.invoice_id)))
 
     async def GetOrderInvoice(self, request: api.GetOrderInvoiceRequest,
                               context: grpc.aio.ServicerContext) -> api.GetOrderInvoiceResponse:
         if not request.order_id:
             raise InvalidArgument("order id is missing")
         found = self.books.invoices.get(request.order_id)
+        if found is not None:
+            auth.owned_by(found.customer.party_id, f"invoice of order {request.order_id!r}")
         if found is None:
             raise NotFound(f"order {request.order_id!r} has no invoice (yet: billing drafts it shortly after "
                            "the order is created)")
@@ -81,7 +91,7 @@ class BillingServicer(BillingServiceServicer):
 
     async def GetInvoicePdf(self, request: api.GetInvoicePdfRequest,
                             context: grpc.aio.ServicerContext) -> AsyncIterator[api.GetInvoicePdfResponse]:
-        invoice = self.books.invoice(request.invoice_id)
+        invoice = self._invoice(request.invoice_id)
         if invoice.status is InvoiceStatus.DRAFT:
             raise FailedPrecondition(f"invoice {invoice.invoice_id} of order {invoice.order_number} is still a draft: "
                                      "its PDF exists once the order is confirmed")
@@ -94,18 +104,17 @@ class BillingServicer(BillingServiceServicer):
 
     async def GetCreditNote(self, request: api.GetCreditNoteRequest,
                             context: grpc.aio.ServicerContext) -> api.GetCreditNoteResponse:
-        return api.GetCreditNoteResponse(credit_note=messages.credit_note(
-            self.books.credit_note(request.credit_note_id)))
+        return api.GetCreditNoteResponse(credit_note=messages.credit_note(self._credit_note(request.credit_note_id)))
 
     async def ListCreditNotes(self, request: api.ListCreditNotesRequest,
                               context: grpc.aio.ServicerContext) -> api.ListCreditNotesResponse:
-        invoice = self.books.invoice(request.invoice_id)
+        invoice = self._invoice(request.invoice_id)
         notes = [self.books.credit_note(note_id) for note_id in invoice.credit_note_ids]
         return api.ListCreditNotesResponse(credit_notes=[messages.credit_note(note) for note in notes])
 
     async def GetCreditNotePdf(self, request: api.GetCreditNotePdfRequest,
                                context: grpc.aio.ServicerContext) -> AsyncIterator[api.GetCreditNotePdfResponse]:
-        note = self.books.credit_note(request.credit_note_id)
+        note = self._credit_note(request.credit_note_id)
         async for part in pdf_stream(api.GetCreditNotePdfResponse, f"{note.credit_note_number}.pdf",
                                      lambda: pdf.render_credit_note_pdf(note)):
             yield part

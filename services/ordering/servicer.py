@@ -1,9 +1,7 @@
 """OrderService: placing orders (the saga's first step), reading them, cancelling and refunding.
 
-Caller identity: a call made for a signed-in customer carries the metadata `x-customer-id` (the
-storefront sets it once it has authenticated the shopper). Such a caller acts as CUSTOMER and
-reaches only their own orders; CreateOrder needs one. A call without it comes from the back-office
-or another service and acts as STAFF.
+Caller identity: who may call each RPC is in access.py. A customer (their verified token) acts as
+CUSTOMER and reaches only their own orders; CreateOrder needs one. Staff and services act as STAFF.
 
 Placing an order needs carting and shipping: its steps are the use case in usecases.py.
 """
@@ -44,7 +42,8 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
     async def CreateOrder(self, request: pb.CreateOrderRequest, context: grpc.aio.ServicerContext) -> Any:
         customer_id = calling_customer(context)
         if not customer_id:
-            raise Unauthenticated(f"an order is placed for a signed-in customer: send their id as {CUSTOMER_HEADER}")
+            raise Unauthenticated("an order is placed for a signed-in customer: send their token as "
+                                  f"'{CUSTOMER_HEADER}: Bearer <token>'")
         place = messages.place_order_record(request)
         domain.check_place_order(place)
         return pb.CreateOrderResponse(order=messages.order(await self.checkout.place_order(place, customer_id)))

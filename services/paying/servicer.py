@@ -13,7 +13,7 @@ from paying.v1.payment_service_pb2_grpc import PaymentServiceServicer
 from services.paying import domain, messages
 from services.paying.domain import Payment, PaymentEvent, RefundCause, RefundRequest
 from services.paying.stores import Payments, provider_reference
-from services.runtime import proto
+from services.runtime import auth, proto
 from services.runtime.bus import EventBus
 from services.runtime.clock import now
 from services.runtime.errors import InvalidArgument
@@ -62,7 +62,9 @@ class PaymentServicer(PaymentServiceServicer):
 
     async def GetPayment(self, request: api.GetPaymentRequest,
                          context: grpc.aio.ServicerContext) -> api.GetPaymentResponse:
-        return api.GetPaymentResponse(payment=messages.payment(self.payments.find(request.payment_id)))
+        payment = self.payments.find(request.payment_id)
+        auth.owned_by(payment.customer_id, f"payment {request.payment_id!r}")
+        return api.GetPaymentResponse(payment=messages.payment(payment))
 
     async def ListPayments(self, request: api.ListPaymentsRequest,
                            context: grpc.aio.ServicerContext) -> api.ListPaymentsResponse:
@@ -72,6 +74,8 @@ class PaymentServicer(PaymentServiceServicer):
             candidates = list(record.payments) if record else []
         else:
             candidates = [p for record in self.payments.orders.values() for p in record.payments]
+        if customer := auth.calling_customer():  # a customer sees only their own payments
+            candidates = [p for p in candidates if p.customer_id == customer]
         page = paginate((p for p in candidates if not statuses or p.status in statuses), sort_key=_newest_first,
                         descending=True, filters=[request.order_id, sorted(statuses)],
                         page_size=request.page.page_size, page_token=request.page.page_token,

@@ -54,6 +54,7 @@ CACHE_SIZE = 10_000
 
 
 class Kind(enum.StrEnum):
+    ANONYMOUS = "anonymous"  # a call without a credential (never in a token)
     CUSTOMER = "customer"
     STAFF = "staff"
     SERVICE = "service"
@@ -77,6 +78,9 @@ class Principal:
 
     def has_role(self, role: Role) -> bool:
         return role in self.roles or Role.ADMIN in self.roles
+
+
+ANONYMOUS = Principal(subject="", kind=Kind.ANONYMOUS)
 
 
 # --- keys ---------------------------------------------------------------------------------------
@@ -185,6 +189,8 @@ class Verifier:
         issuer, subject = claims["iss"], claims["sub"]
         try:
             kind = Kind(claims.get("kind", ""))
+            if kind == Kind.ANONYMOUS:
+                raise ValueError(kind)
             roles = frozenset(Role(role) for role in claims.get("roles", ()))
         except ValueError:
             raise Unauthenticated("the token names an unknown kind or role; sign in again") from None
@@ -286,13 +292,16 @@ def acting_staff() -> str:
     return principal.subject if principal is not None and principal.kind == Kind.STAFF else ""
 
 
-def owned_by(owner_id: str, what: str) -> None:
-    """NotFound unless the caller may see a record of customer `owner_id`: staff and services may; a customer
-    or an anonymous caller only their own (another's data must not even be seen to exist). A record with no
-    owner (an anonymous cart) is anyone's who knows its id."""
+def owned_by(owner_id: str, what: str, *, unowned_is_open: bool = False) -> None:
+    """NotFound unless the caller may see a record of customer `owner_id`: staff and services may, and so may
+    code that no call runs (event handlers); a customer or an anonymous caller only their own (another's data
+    must not even be seen to exist). A record with no owner is staff's, or, with `unowned_is_open` (an
+    anonymous cart), anyone's who knows its id."""
     principal = caller.get()
-    if owner_id and (principal is None or principal.kind == Kind.CUSTOMER) and calling_customer() != owner_id:
-        raise NotFound(f"no {what}")
+    if principal is None or principal.kind not in (Kind.CUSTOMER, Kind.ANONYMOUS):
+        return
+    if owner_id != principal.subject and (owner_id or not unowned_is_open):
+        raise NotFound(f"no {_short(what, 80)}")
 
 
 def missing_rules(method_names: Iterable[str], rules: Rules) -> list[str]:
@@ -327,7 +336,7 @@ class Authoriser:
         via = self._principal(service_bearer) if service_bearer else None
         if via is not None and via.kind != Kind.SERVICE:
             raise Unauthenticated(f"{SERVICE_AUTHORIZATION} must carry a service's token")
-        caller.set(principal)
+        caller.set(principal or ANONYMOUS)
         if principal is not None and principal.kind != Kind.SERVICE:
             passed_on_token.set(bearer.partition(" ")[2])
         if rule.owner:

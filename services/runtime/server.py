@@ -220,8 +220,7 @@ class _ServiceNameRecorder:
     def __init__(self, server: grpc.aio.Server) -> None:
         self.server = server
         self.names: dict[str, None] = {}  # a dict keeps the order of registration
-
-        self.methods: dict[str, set[str]] = {}
+        self.methods: dict[str, set[str]] = {}  # the method names of each service: each needs an access rule
 
     def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
         for handler in handlers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from services.runtime.bus import EventBus, EventContext
@@ -33,6 +34,7 @@ class ShippingHandlers:
                 destination=address_record(confirmed.shipping_address),
                 parcel=messages.confirmed_parcel_record(confirmed), items=messages.confirmed_items_record(confirmed),
                 shipping_price=confirmed.shipping_option.price.amount_minor, currency=confirmed.currency, now=now())
+            record = dataclasses.replace(record, customer_id=confirmed.customer_id)  # whose it is, for reads
             self.shipments.save(event.work, record, shipment, events, event.publish)
 
     async def order_cancelled(self, event: EventContext) -> None:

@@ -12,6 +12,7 @@ from shipping.v1 import shipment_pb2
 from shipping.v1 import shipping_service_pb2 as api
 from shipping.v1.shipping_service_pb2_grpc import ShippingServiceServicer
 
+from services.runtime import auth
 from services.runtime.bus import EventBus
 from services.runtime.clock import now
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -77,15 +78,24 @@ class ShippingServicer(ShippingServiceServicer):
             self.shipments.save(work, record, shipment, events, functools.partial(self.bus.publish, work))
         return api.CreateShipmentResponse(shipment=messages.shipment(shipment), created=created)
 
+    def _shipment(self, shipment_id: str) -> Shipment:
+        """The shipment, if the caller may see it (a customer only their own: another's is NOT_FOUND)."""
+        shipment = self.shipments.find(shipment_id)
+        record = self.shipments.orders.get(shipment.order_id)
+        auth.owned_by(record.customer_id if record else "", f"shipment {shipment_id!r}")
+        return shipment
+
     async def GetShipment(self, request: api.GetShipmentRequest,
                           context: grpc.aio.ServicerContext) -> api.GetShipmentResponse:
-        return api.GetShipmentResponse(shipment=messages.shipment(self.shipments.find(request.shipment_id)))
+        return api.GetShipmentResponse(shipment=messages.shipment(self._shipment(request.shipment_id)))
 
     async def GetOrderShipment(self, request: api.GetOrderShipmentRequest,
                                context: grpc.aio.ServicerContext) -> api.GetOrderShipmentResponse:
         if not request.order_id:
             raise InvalidArgument("order id is missing")
         record = self.shipments.orders.get(request.order_id)
+        if record is not None:
+            auth.owned_by(record.customer_id, f"shipment of order {request.order_id!r}")
         if record is None or not record.shipments:
             raise NotFound(f"order {request.order_id!r} has no shipment (yet: shipping creates it shortly after "
                            "the order is confirmed)")
@@ -94,7 +104,7 @@ class ShippingServicer(ShippingServiceServicer):
 
     async def GetShippingLabel(self, request: api.GetShippingLabelRequest,
                                context: grpc.aio.ServicerContext) -> AsyncIterator[api.GetShippingLabelResponse]:
-        shipment = self.shipments.find(request.shipment_id)
+        shipment = self._shipment(request.shipment_id)
         if shipment.status is ShipmentStatus.CANCELLED:
             raise FailedPrecondition(f"shipment {shipment.shipment_id} was cancelled: its label is void")
         data = await asyncio.to_thread(pdf.render_shipping_label_pdf, shipment, self.sender)  # CPU work
@@ -105,7 +115,7 @@ class ShippingServicer(ShippingServiceServicer):
 
     async def ListTrackingEvents(self, request: api.ListTrackingEventsRequest,
                                  context: grpc.aio.ServicerContext) -> api.ListTrackingEventsResponse:
-        history = domain.tracking_history(self.shipments.find(request.shipment_id))
+        history = domain.tracking_history(self._shipment(request.shipment_id))
         return api.ListTrackingEventsResponse(tracking_events=[messages.tracking_event(e) for e in history])
 
     async def RecordCarrierScan(self, request: api.RecordCarrierScanRequest,

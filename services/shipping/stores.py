@@ -29,6 +29,7 @@ class OrderShipments:
     shipments: tuple[Shipment, ...] = ()
     version: int = 0
     cancelled: bool = False
+    customer_id: str = ""  # from OrderConfirmed: whose shipments a customer may follow
 
 
 class Shipments:

@@ -20,8 +20,8 @@ from stocking.v1 import events_pb2 as stocking_events
 
 from services.ordering import domain
 from services.runtime.errors import FailedPrecondition
-from services.runtime.interceptors import CUSTOMER_HEADER
 from tests.contracts.values import ABROAD, ADDRESS, AT, REFUSAL, REFUSAL_ASKED, REFUSED_OPTION, eur
+from tests.platform import as_customer
 from tools.contracts import Consumer, Service, metadata
 
 CONSUMER = Consumer("ordering")
@@ -57,7 +57,7 @@ async def place_order(service: Service) -> str:
     carting.answers.setdefault("CloseCart", cart_pb.CloseCartResponse())
     shipping.answers.setdefault("ValidateShippingOption",
                                 shipping_api.ValidateShippingOptionResponse(valid=True, option=OPTION))
-    answer = await service.call("ordering.v1.OrderService/CreateOrder", CHECKOUT, **{CUSTOMER_HEADER: CUSTOMER})
+    answer = await service.call("ordering.v1.OrderService/CreateOrder", CHECKOUT, **dict(as_customer(CUSTOMER)))
     return str(answer.order.order_id)
 
 
@@ -100,7 +100,7 @@ async def refuses_the_order_in_shippings_words(service: Service,
     abroad.shipping_address.CopyFrom(ABROAD)
     abroad.shipping_option_id = REFUSED_OPTION
     try:
-        await service.call("ordering.v1.OrderService/CreateOrder", abroad, **{CUSTOMER_HEADER: CUSTOMER})
+        await service.call("ordering.v1.OrderService/CreateOrder", abroad, **dict(as_customer(CUSTOMER)))
     except FailedPrecondition as refused:
         assert refused.message == f"shipping: {answer.rejection_message}"
     else:
