@@ -28,6 +28,7 @@ from profiling.v1 import profile_service_pb2_grpc as profile_grpc
 from shop.common.v1 import address_pb2, money_pb2
 
 from services.profiling.bootstrap import ProfilingSettings
+from services.runtime import auth
 from services.runtime.process import default_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +99,13 @@ def product_image(sku: str, title: str) -> str:
         f'{initials}</text><text x="240" y="410" font-family="sans-serif" font-size="26" text-anchor="middle" '
         f'fill="hsl({hue},40%,30%)">{title}</text></svg>')
     return f"{STOREFRONT_URL}/static/products/{sku}.svg"
+
+
+async def sign_in(email: str, password: str, kind: int) -> profile.AuthenticateResponse:
+    """profiling's answer to a sign-in, with the account's tokens."""
+    async with grpc.aio.insecure_channel(_address("profiling")) as channel:
+        return await profile_grpc.ProfileServiceStub(channel).Authenticate(  # type: ignore[no-any-return]
+            profile.AuthenticateRequest(email=email, password=password, account_kind=kind))  # type: ignore[arg-type]
 
 
 async def staff_id(clients: Clients) -> str:
@@ -210,8 +218,10 @@ async def customers(clients: Clients, staff: str) -> None:
 
 
 async def load() -> None:
-    channels = {name: grpc.aio.insecure_channel(_address(name)) for name in ("cataloging", "administering",
-                                                                              "profiling")}
+    # Everything below is done as the admin: the token rides on every call of these channels.
+    admin_token = (await sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, profile.ACCOUNT_KIND_STAFF)).access_token
+    channels = {name: grpc.aio.insecure_channel(_address(name), interceptors=[auth.WithToken(admin_token)])
+                for name in ("cataloging", "administering", "profiling")}
     clients = Clients(catalog_grpc.CatalogServiceStub(channels["cataloging"]),
                       admin_grpc.AdminServiceStub(channels["administering"]),
                       profile_grpc.ProfileServiceStub(channels["profiling"]))

@@ -35,6 +35,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+import grpc
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -382,8 +383,28 @@ class Authoriser:
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
     """The metadata that makes a call on a token's behalf: `stub.GetCart(request, metadata=bearer(token))`.
-    For the sites and tools; services get theirs attached by channel_to."""
+    For the sites (one signed-in person a call) and tools; services get theirs attached by channel_to."""
     return ((AUTHORIZATION, f"Bearer {token}"),)
+
+
+class WithToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+    """A channel whose every call is made with one token, unless the call brings its own credentials:
+    `grpc.aio.insecure_channel(address, interceptors=[WithToken(token)])` (a tool acting as one person)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()))
+        if AUTHORIZATION not in metadata:
+            metadata.add(AUTHORIZATION, f"Bearer {self.token}")
+        return details._replace(metadata=metadata)  # type: ignore[attr-defined, no-any-return]
+
+    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return await continuation(self._details(client_call_details), request)
+
+    async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return await continuation(self._details(client_call_details), request)
 
 
 _signer: Signer | None = None
