@@ -200,7 +200,7 @@ class Verifier:
                 kind != Kind.SERVICE and issuer != PEOPLE_ISSUER):
             raise Unauthenticated("the token was signed by an issuer that may not vouch for its subject")
         if claims.get("use", "access") != token_use:
-            raise Unauthenticated(f"a {claims.get('use')} token cannot be used here; send an {token_use} token")
+            raise Unauthenticated(f"the token is for {_short(str(claims.get('use')))}, this needs one for {token_use}")
         return Principal(subject=subject, kind=kind, roles=roles, expires=float(claims["exp"]),
                          session=claims.get("sid", ""), issued=float(claims["iat"]))
 
@@ -275,6 +275,14 @@ def service_only() -> Rule:
 
 Rules = Mapping[str, Rule]  # by method name ("AdjustStock")
 
+# How the runtime's refusals begin (a handler may refuse with the same codes for reasons of its own).
+NEEDS_CREDENTIAL = "this call needs a credential"
+SERVICES_ONLY = "only the platform's services may make this call"
+STAFF_ONLY = "this call is for staff only"
+NEEDS_ROLE = "this call needs the role"
+REFUSAL_PREFIXES = (NEEDS_CREDENTIAL, SERVICES_ONLY, STAFF_ONLY, NEEDS_ROLE, "the token", "the credential",
+                    "a refresh token", f"{SERVICE_AUTHORIZATION} must", "sign in as the customer")
+
 # The verified caller of the call being answered (grpc.aio runs each call in a task of its own), and the
 # person's token to pass on when this service calls another for them (clients.py reads both).
 caller: ContextVar[Principal | None] = ContextVar("caller", default=None)
@@ -345,17 +353,17 @@ class Authoriser:
         if rule.access == Access.ANYONE:
             return
         if principal is None:
-            raise Unauthenticated(f"this call needs a credential: send '{AUTHORIZATION}: Bearer <token>' "
+            raise Unauthenticated(f"{NEEDS_CREDENTIAL}: send '{AUTHORIZATION}: Bearer <token>' "
                                   "(sign in with profiling's Authenticate)")
         is_service = principal.kind == Kind.SERVICE or via is not None
         if rule.access == Access.SERVICE and not is_service:
-            raise PermissionDenied("only the platform's services may make this call")
+            raise PermissionDenied(f"{SERVICES_ONLY}: a person cannot make it")
         if rule.access == Access.STAFF and principal.kind != Kind.SERVICE:
             if principal.kind != Kind.STAFF:
-                raise PermissionDenied("this call is for staff only")
+                raise PermissionDenied(f"{STAFF_ONLY}: sign in to the back-office")
             assert rule.role is not None
             if not principal.has_role(rule.role):
-                raise PermissionDenied(f"this call needs the {rule.role} role")
+                raise PermissionDenied(f"{NEEDS_ROLE} {rule.role}")
         if rule.actor and principal.kind == Kind.STAFF:
             setattr(request, rule.actor, principal.subject)  # who acted is the token's subject, never the caller's word
 
