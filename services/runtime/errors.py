@@ -49,6 +49,12 @@ class Unauthenticated(DomainError):
     code = grpc.StatusCode.UNAUTHENTICATED
 
 
+def quoted(value: str, limit: int = 40) -> str:
+    """`value` for an error message: its repr, cut to a short prefix (a message quoting a 10 KB input would
+    not fit the status trailer)."""
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}… ({len(value):,} characters)"
+
+
 def required(value: str, what: str) -> str:
     """`value` (a request's field) when it has more than white space; else InvalidArgument "<what> is required"."""
     if not value.strip():

@@ -30,7 +30,7 @@ from grpc_reflection.v1alpha import reflection
 from pythonjsonlogger.json import JsonFormatter
 from tenacity import AsyncRetrying, wait_exponential
 
-from services.runtime import auth
+from services.runtime import auth, inputs
 from services.runtime.bus import EventBus
 from services.runtime.clients import channel_to, close_channels
 from services.runtime.config import ServiceSettings, fail
@@ -91,7 +91,12 @@ async def run_service(
         return f"{settings.service} is starting and still restoring its state; retry shortly"
 
     authoriser = auth.Authoriser(rules)
-    server = grpc.aio.server(interceptors=[CallInterceptor(not_ready, authoriser.authorise)],
+
+    def before_handler(method: str, metadata: Any, request: Any) -> None:
+        authoriser.authorise(method, metadata, request)  # who first: a stranger learns nothing of the inputs
+        inputs.check_request(request)
+
+    server = grpc.aio.server(interceptors=[CallInterceptor(not_ready, before_handler)],
                              options=[("grpc.so_reuseport", 0)])
     registered = _ServiceNameRecorder(server)
     for add_servicer, servicer in servicers:

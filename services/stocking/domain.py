@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
-from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, quoted
 from services.runtime.paging import Page, instant, paginate
 
 # --- Enums (the proto's, without their UNSPECIFIED value: the wiring maps it to None) -------------
@@ -322,12 +322,16 @@ def _unchanged(reservation: Reservation) -> ReservationChange:
 
 MAX_SKU = 64
 MAX_NOTE = 500
+# Quantities of one SKU stay far inside int64 (the wire type), so no sum of them can overflow it: a larger
+# value or a change that would leave the range is refused before anything is stored.
+MAX_QUANTITY = 1_000_000_000
 _SKU = re.compile(rf"[A-Z0-9_-]{{1,{MAX_SKU}}}")
 
 
 def check_sku(sku: str) -> None:
     if not _SKU.fullmatch(sku):
-        raise InvalidArgument(f"SKU must be 1 to {MAX_SKU} characters among A-Z, 0-9, '-' and '_', got {sku!r}")
+        raise InvalidArgument(f"SKU must be 1 to {MAX_SKU} characters among A-Z, 0-9, '-' and '_', "
+                              f"got {quoted(sku)}")
 
 
 def _check_staff(staff_id: str) -> None:
@@ -452,8 +456,8 @@ def set_stock(level: StockLevel | None, *, sku: str, on_hand: int, reason: Stock
     untracked SKU. Always records a movement, even when the quantity stays the same."""
     check_sku(sku)
     _check_staff(staff_id)
-    if on_hand < 0:
-        raise InvalidArgument(f"on-hand quantity must be 0 or more, got {on_hand}")
+    if not 0 <= on_hand <= MAX_QUANTITY:
+        raise InvalidArgument(f"on-hand quantity must be between 0 and {MAX_QUANTITY:,}, got {on_hand}")
     _check_change_reason(reason, note)
     current = level or _new_level(sku, now)
     if on_hand < current.reserved:
@@ -470,9 +474,14 @@ def adjust_stock(level: StockLevel | None, *, sku: str, delta: int, reason: Stoc
     """A signed number of units added to the SKU's on-hand quantity (restock, damage, return, ...)."""
     if delta == 0:
         raise InvalidArgument("delta must add or remove at least one unit, got 0")
+    if abs(delta) > MAX_QUANTITY:
+        raise InvalidArgument(f"delta must be between -{MAX_QUANTITY:,} and {MAX_QUANTITY:,}, got {delta}")
     _check_staff(staff_id)
     _check_change_reason(reason, note)
     current = require_level(level, sku)
+    if current.on_hand + delta > MAX_QUANTITY:
+        raise InvalidArgument(f"adding {delta} units to the {current.on_hand} on hand of SKU {sku!r} would exceed "
+                              f"the most a SKU can hold, {MAX_QUANTITY:,}")
     if current.on_hand + delta < current.reserved:
         raise FailedPrecondition(
             f"cannot remove {-delta} units of SKU {sku!r}: {current.on_hand} on hand, {current.reserved} reserved, "
@@ -521,8 +530,8 @@ def set_low_stock_threshold(level: StockLevel | None, *, sku: str, threshold: in
     again with use_default. Takes effect at once, so it may raise or resolve a low-stock alert."""
     check_sku(sku)
     _check_staff(staff_id)
-    if threshold < 0:
-        raise InvalidArgument(f"threshold must be 0 or more, got {threshold}")
+    if not 0 <= threshold <= MAX_QUANTITY:
+        raise InvalidArgument(f"threshold must be between 0 and {MAX_QUANTITY:,}, got {threshold}")
     if use_default and threshold != 0:
         raise InvalidArgument("threshold must be 0 when use_default is set")
     current = require_level(level, sku)
@@ -561,8 +570,9 @@ def _check_lines(order_id: str, lines: Sequence[StockLine]) -> None:
     for line in lines:
         if not line.sku:
             raise InvalidArgument(f"every line of order {order_id!r} needs a SKU")
-        if line.quantity < 1:
-            raise InvalidArgument(f"quantity of SKU {line.sku!r} must be at least 1, got {line.quantity}")
+        if not 1 <= line.quantity <= MAX_QUANTITY:
+            raise InvalidArgument(f"quantity of SKU {line.sku[:MAX_SKU]!r} must be between 1 and {MAX_QUANTITY:,}, "
+                                  f"got {line.quantity}")
         if line.sku in seen:
             raise InvalidArgument(f"SKU {line.sku!r} is listed twice in order {order_id!r}; give one line per SKU")
         seen.add(line.sku)

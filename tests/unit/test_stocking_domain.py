@@ -90,7 +90,9 @@ def test_set_stock_records_a_movement_even_when_nothing_changes() -> None:
     ({"sku": ""}, InvalidArgument, "SKU must be"),
     ({"sku": "lower"}, InvalidArgument, "SKU must be"),
     ({"staff_id": ""}, InvalidArgument, "staff_id"),
-    ({"on_hand": -1}, InvalidArgument, "0 or more, got -1"),
+    ({"on_hand": -1}, InvalidArgument, "between 0 and 1,000,000,000, got -1"),
+    ({"on_hand": 2**63 - 1}, InvalidArgument, "between 0 and 1,000,000,000"),
+    ({"sku": "X" * 10_000}, InvalidArgument, r"got 'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX'… \(10,000 characters\)$"),
     ({"reason": None}, InvalidArgument, "reason for the stock change is required"),
     ({"reason": d.StockChangeReason.OTHER}, InvalidArgument, "note is required"),
     ({"reason": d.StockChangeReason.OTHER, "note": "   "}, InvalidArgument, "note is required"),
@@ -123,6 +125,8 @@ def test_adjust_adds_or_removes_units_with_a_reason() -> None:
 
 @pytest.mark.parametrize(("level", "values", "error", "words"), [
     (stocked(), {"delta": 0}, InvalidArgument, "at least one unit, got 0"),
+    (stocked(), {"delta": 2**63 - 1}, InvalidArgument, "between -1,000,000,000 and 1,000,000,000"),
+    (stocked(), {"delta": 1_000_000_000}, InvalidArgument, "would exceed the most a SKU can hold"),
     (stocked(), {"staff_id": ""}, InvalidArgument, "staff_id"),
     (stocked(), {"reason": None}, InvalidArgument, "reason"),
     (stocked(), {"reason": d.StockChangeReason.OTHER}, InvalidArgument, "note"),
@@ -210,8 +214,9 @@ def test_a_ttl_given_with_the_request_wins_over_the_setting() -> None:
 @pytest.mark.parametrize(("order_id", "order_lines", "ttl", "words"), [
     ("", lines(("A", 1)), None, "order_id must not be empty"),
     ("o1", [], None, "no lines"),
-    ("o1", lines(("A", 0)), None, "quantity of SKU 'A' must be at least 1, got 0"),
-    ("o1", lines(("A", -2)), None, "at least 1"),
+    ("o1", lines(("A", 0)), None, "quantity of SKU 'A' must be between 1 and 1,000,000,000, got 0"),
+    ("o1", lines(("A", -2)), None, "between 1 and"),
+    ("o1", lines(("A", 2**63 - 1)), None, "between 1 and"),
     ("o1", lines(("A", 1), ("B", 1), ("A", 2)), None, "SKU 'A' is listed twice"),
     ("o1", lines(("", 1)), None, "needs a SKU"),
     ("o1", lines(("A", 1)), timedelta(seconds=59), "between 1 minute and 24 hours"),
@@ -480,7 +485,7 @@ def test_a_threshold_override_takes_effect_at_once() -> None:
 @pytest.mark.parametrize(("values", "error", "words"), [
     ({"sku": ""}, InvalidArgument, "SKU"),
     ({"staff_id": ""}, InvalidArgument, "staff_id"),
-    ({"threshold": -1}, InvalidArgument, "0 or more"),
+    ({"threshold": -1}, InvalidArgument, "between 0 and"),
     ({"threshold": 3, "use_default": True}, InvalidArgument, "must be 0 when use_default"),
     ({"sku": "OTHER"}, NotFound, "does not track SKU 'OTHER'"),
 ])
