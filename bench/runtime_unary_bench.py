@@ -8,7 +8,10 @@ load: `concurrency` calls in flight on one channel. The runtime server is what a
 read that stands for a store read; the bare one is `grpc.aio.server()` echoing the request. Prints
 calls per second and the server's CPU time per call for each, and the runtime/bare ratio (goal ≥ 0.6).
 A third run without the per-call log line (LOG_LEVEL=WARNING) shows what that line costs: mostly
-the write to stderr, one system call a call.
+the write to stderr, one system call a call. A fourth is the runtime with the method's rule needing a
+staff token and every call carrying one (services/runtime/auth.py): what the trust boundary costs,
+against the runtime whose rule lets anyone in (goal: at most 10% fewer calls per second). The token is
+one signed-in person's, as from the sites: verified once, then found in the verifier's cache.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import grpc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from services.runtime import auth  # noqa: E402
 from services.runtime.config import ServiceSettings  # noqa: E402
 from services.runtime.server import run_service  # noqa: E402
 from tools.processes import free_port, spawn, stop  # noqa: E402
@@ -57,7 +61,9 @@ async def serve_runtime(port: int) -> None:
         server.add_generic_rpc_handlers((_handlers(servicer),))
 
     os.environ["BENCH_PORT"] = str(port)
-    await run_service(ServiceSettings.load("bench"), servicers=[(add_bench_to_server, get)])
+    rule = auth.staff() if os.environ.get("BENCH_RULE") == "staff" else auth.anyone()
+    await run_service(ServiceSettings.load("bench"), servicers=[(add_bench_to_server, get)],
+                      rules={"bench.Bench": {"Get": rule}})
 
 
 async def _ready(address: str) -> None:
@@ -71,7 +77,7 @@ async def _ready(address: str) -> None:
     raise SystemExit(f"bench: no server answered on {address}")
 
 
-async def _drive(address: str, seconds: float, concurrency: int) -> int:
+async def _drive(address: str, seconds: float, concurrency: int, metadata: tuple[tuple[str, str], ...] = ()) -> int:
     async with grpc.aio.insecure_channel(address) as channel:
         get = channel.unary_unary(METHOD)
         deadline = time.monotonic() + seconds
@@ -81,7 +87,7 @@ async def _drive(address: str, seconds: float, concurrency: int) -> int:
             nonlocal calls
             key = f"sku-{n}".encode()
             while time.monotonic() < deadline:
-                await get(key)
+                await get(key, metadata=metadata)
                 calls += 1
 
         await asyncio.gather(*(worker(n) for n in range(concurrency)))
@@ -97,6 +103,7 @@ SERVERS = {  # name: (what to serve, environment)
     "bare": ("bare", {}),
     "runtime": ("runtime", {}),
     "runtime, no call log": ("runtime", {"LOG_LEVEL": "WARNING"}),
+    "runtime, token check": ("runtime", {"BENCH_RULE": "staff"}),
 }
 
 
@@ -104,15 +111,17 @@ async def measure(name: str, seconds: float, concurrency: int, run_dir: Path) ->
     """Calls per second and server CPU microseconds per call."""
     kind, env = SERVERS[name]
     port = free_port()
+    metadata = auth.bearer(auth.Signer(auth.PEOPLE_ISSUER).sign("staff-1", auth.Kind.STAFF, roles=[auth.Role.STAFF],
+                                                               seconds=3600)) if "BENCH_RULE" in env else ()
     server = spawn([sys.executable, __file__, "--serve", kind, "--port", str(port)], run_dir / f"{kind}.log",
                    env={**os.environ, **env})
     try:
         address = f"127.0.0.1:{port}"
         await _ready(address)
-        await _drive(address, 1.0, concurrency)  # warm-up
+        await _drive(address, 1.0, concurrency, metadata)  # warm-up
         cpu_before = _cpu_seconds(server.pid)
         started = time.monotonic()
-        calls = await _drive(address, seconds, concurrency)
+        calls = await _drive(address, seconds, concurrency, metadata)
         elapsed = time.monotonic() - started
         cpu = _cpu_seconds(server.pid) - cpu_before
     finally:
@@ -123,6 +132,7 @@ async def measure(name: str, seconds: float, concurrency: int, run_dir: Path) ->
 async def main(seconds: float, concurrency: int, rounds: int) -> None:
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in SERVERS}
     with tempfile.TemporaryDirectory(prefix="bench-runtime-") as run_dir:
+        os.environ["SHOP_KEYS_DIR"] = str(Path(run_dir) / "keys")  # the servers inherit it
         for _ in range(rounds):  # alternate, so that a slower moment of the machine hits them all
             for name in results:
                 results[name].append(await measure(name, seconds, concurrency, Path(run_dir)))
@@ -132,6 +142,9 @@ async def main(seconds: float, concurrency: int, rounds: int) -> None:
     for name in ("runtime", "runtime, no call log"):
         ratio, cpu_ratio = best[name][0] / best["bare"][0], best["bare"][1] / best[name][1]
         print(f"ratio {name}/bare: {ratio:.2f} by calls/s, {cpu_ratio:.2f} by server CPU per call (goal >= 0.6)")
+    checked, unchecked = best["runtime, token check"], best["runtime"]
+    print(f"ratio token check/runtime: {checked[0] / unchecked[0]:.2f} by calls/s, {unchecked[1] / checked[1]:.2f} "
+          "by server CPU per call (goal >= 0.9)")
 
 
 if __name__ == "__main__":
