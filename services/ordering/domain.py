@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from services.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
+from services.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.runtime.paging import Page, instant, paginate
 from services.runtime.values import Address, RefundedLine, ShipmentStatus, ShippingQuote
 
@@ -581,7 +581,7 @@ def create_order(
     if not cart.customer_id:
         raise FailedPrecondition("an anonymous cart cannot be checked out: sign in first")
     if cart.customer_id != caller_customer_id:
-        raise PermissionDenied(f"cart {cart.cart_id} belongs to another customer")
+        raise NotFound(f"no cart {cart.cart_id!r}")  # another customer's cart is not even said to exist
     if cart.state != "OPEN":
         raise FailedPrecondition(f"cart {cart.cart_id} is {cart.state.lower().replace('_', ' ')}, not open")
     if not cart.lines:
@@ -1147,9 +1147,9 @@ def _everything_left(order: Order, left: int) -> tuple[list[RefundedLine], int, 
 
 
 def ensure_customer_owns(order: Order, customer_id: str) -> None:
-    """A customer sees only their own orders."""
+    """A customer sees only their own orders; another's answers as if it did not exist."""
     if order.customer_id != customer_id:
-        raise PermissionDenied(f"order {order.order_number} belongs to another customer")
+        raise NotFound(f"no order {order.order_id!r}")
 
 
 @dataclass(frozen=True)

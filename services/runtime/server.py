@@ -24,6 +24,7 @@ from typing import Any
 import grpc
 import httpx
 from confluent_kafka.admin import AdminClient
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer  # the asyncio servicer grpc_health ships
 from grpc_reflection.v1alpha import reflection
@@ -111,7 +112,8 @@ async def run_service(
     for service in ("", *services):
         await health.set(service, NOT_SERVING)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-    reflection.enable_server_reflection([*services, health_name, reflection.SERVICE_NAME], server)
+    reflection.enable_server_reflection([*services, health_name, reflection.SERVICE_NAME], server,
+                                        pool=_WithMethodSymbols(descriptor_pool.Default()))
     try:
         server.add_insecure_port(f"0.0.0.0:{settings.port}")
     except RuntimeError:
@@ -216,6 +218,31 @@ async def _why_failing(check: ReadinessCheck) -> str | None:
 
 def _name(check: ReadinessCheck) -> str:
     return str(getattr(check, "__qualname__", check)).replace(".<locals>", "")
+
+
+class _WithMethodSymbols:
+    """The descriptor pool reflection answers from, also finding the file of a method's symbol
+    ("cataloging.v1.CatalogService.ListProducts"), which the reflection protocol allows and tools such as ghz
+    ask for; protobuf's pool finds services and messages only."""
+
+    def __init__(self, pool: descriptor_pool.DescriptorPool) -> None:
+        self._pool = pool
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+    def FindFileContainingSymbol(self, symbol: str) -> Any:
+        try:
+            return self._pool.FindFileContainingSymbol(symbol)
+        except KeyError:
+            service, _, method = symbol.rpartition(".")
+            try:
+                found = self._pool.FindServiceByName(service)
+            except KeyError:
+                raise KeyError(symbol) from None
+            if method not in found.methods_by_name:
+                raise KeyError(symbol) from None
+            return found.file
 
 
 class _ServiceNameRecorder:

@@ -61,6 +61,15 @@ def test_reflection_lists_the_services_and_describes_them(sample: SampleProcess)
         assert {"Check", "Watch"} <= {method.name for method in health.methods}
 
 
+def test_reflection_finds_the_file_of_a_method(sample: SampleProcess) -> None:
+    """What ghz and grpcurl ask for a method's symbol; an unknown method is still not found."""
+    with grpc.insecure_channel(sample.address) as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        assert database.FindFileContainingSymbol("grpc.health.v1.Health.Check").name == "grpc/health/v1/health.proto"
+        with pytest.raises(KeyError):
+            database.FindFileContainingSymbol("grpc.health.v1.Health.NoSuchMethod")
+
+
 @pytest.mark.parametrize(("error", "code"), [
     ("InvalidArgument", grpc.StatusCode.INVALID_ARGUMENT),
     ("NotFound", grpc.StatusCode.NOT_FOUND),

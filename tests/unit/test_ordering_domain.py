@@ -60,6 +60,7 @@ from services.runtime.errors import (
     DomainError,
     FailedPrecondition,
     InvalidArgument,
+    NotFound,
     PermissionDenied,
 )
 
@@ -429,7 +430,7 @@ def test_create_order_refuses_carts_that_cannot_be_ordered(cart: CartSnapshot, e
 
 
 def test_create_order_refuses_another_customers_cart() -> None:
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         domain.create_order(REQUEST, cart=CART, shipping_option=OPTION, caller_customer_id="cust-2", order_id="o-1",
                             order_number="ORD-1", now=T0)
 
@@ -782,7 +783,7 @@ def test_a_manual_refund_through_paying_counts_on_a_delivered_order() -> None:
 def test_a_customer_sees_only_their_orders() -> None:
     order = new_order()
     domain.ensure_customer_owns(order, "cust-1")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         domain.ensure_customer_owns(order, "cust-2")
 
 
