@@ -27,6 +27,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -452,7 +453,7 @@ class EventBus:
             ("dlq.stage", stage.encode()),
             ("dlq.error", str(exc)[:2000].encode()),
             ("dlq.error.class", type(exc).__name__.encode()),
-            ("dlq.error.trace", "".join(traceback.format_exception(exc))[-4000:].encode()),
+            ("dlq.error.trace", portable_trace(exc)[-4000:].encode()),
             ("dlq.original.topic", topic.encode()),
             ("dlq.original.partition", str(partition).encode()),
             ("dlq.original.offset", str(offset).encode()),
@@ -462,6 +463,36 @@ class EventBus:
         async with self.unit_of_work() as work:
             work.consumed(topic, partition, offset)
             work.send(OutgoingRecord(f"{topic}.dlq", message.key() or b"", message.value(), headers))
+
+
+def portable_trace(exc: BaseException) -> str:
+    """The traceback with each file named from the repository root or its installed package
+    ("services/runtime/bus.py", "confluent_kafka/serializing_producer.py"): a dead letter travels to other
+    machines and people, who need the trace but not this machine's directories."""
+    root = Path(__file__).resolve().parents[2]
+
+    def portable(filename: str) -> str:
+        path = Path(filename)
+        if path.is_relative_to(root):
+            return str(path.relative_to(root))
+        parts = path.parts
+        for at in range(len(parts) - 1, -1, -1):  # the innermost of site-packages, python3.11 (the standard library)
+            if parts[at] in ("site-packages", "dist-packages") or parts[at].startswith("python3"):
+                return str(Path(*parts[at + 1:]))
+        return path.name  # <frozen ...> and anything else
+
+    seen: set[int] = set()
+    pending = [traceback.TracebackException.from_exception(exc)]
+    first = pending[0]
+    while pending:  # the exception and the ones it was raised from or during
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for frame in current.stack:
+            frame.filename = portable(frame.filename)
+        pending += [chained for chained in (current.__cause__, current.__context__) if chained is not None]
+    return "".join(first.format())
 
 
 def _read_message_indexes(raw: bytes, position: int) -> tuple[list[int], int]:

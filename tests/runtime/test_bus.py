@@ -171,6 +171,9 @@ async def test_poison_goes_to_the_dlq_with_headers_and_the_next_event_is_handled
     assert "Confluent wire format" in by_key[b"nomagic"].headers["dlq.error"]
     blocked = by_key[b"blocked-1"].headers
     assert blocked["dlq.stage"] == "handle" and blocked["dlq.error"] == "blocked-1 is blocked"
+    # The trace names files from the repository root, never by this machine's absolute paths.
+    assert 'File "tests/runtime/ledger_service.py"' in blocked["dlq.error.trace"]
+    assert str(ROOT) not in blocked["dlq.error.trace"] and 'File "/' not in blocked["dlq.error.trace"]
 
     # Once the cause is fixed, the replay command sends the parked event back and it is handled.
     await ledger.call("Unblock")
