@@ -30,10 +30,9 @@ from shipping.v1 import shipping_service_pb2 as shipping_api
 from stocking.v1 import stock_service_pb2 as stock_api
 
 from services.runtime import auth
-from tests.e2e.shop import Shop, Status
-from tests.platform import SERVICES, Credentials, Platform, as_customer, as_service, as_staff
-from tests.runtime.sample_service import health_status
 from tests.unit.test_access_rules import all_rules
+from tools.platform import SERVICES, Credentials, Platform, as_customer, as_service, as_staff, health_status
+from tools.shop import Shop, Status
 
 REVOCATION_TOKEN_SECONDS = 3  # profiling's access tokens in this module: the revocation bound, shortened
 NEVER = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.RESOURCE_EXHAUSTED}

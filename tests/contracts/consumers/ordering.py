@@ -21,8 +21,8 @@ from stocking.v1 import events_pb2 as stocking_events
 from services.ordering import domain
 from services.runtime.errors import FailedPrecondition
 from tests.contracts.values import ABROAD, ADDRESS, AT, REFUSAL, REFUSAL_ASKED, REFUSED_OPTION, eur
-from tests.platform import as_customer
 from tools.contracts import Consumer, Service, metadata
+from tools.platform import as_customer
 
 CONSUMER = Consumer("ordering")
 RESERVATIONS, PAYMENTS = "stocking.reservations.v1", "paying.payments.v1"
