@@ -163,7 +163,7 @@ class Verifier:
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory or keys_dir()
         self._keys: dict[str, tuple[str, Ed25519PublicKey]] = {}  # kid -> (issuer: its folder, key)
-        self._loaded_at = 0.0
+        self._folders: list[tuple[str, int]] | None = None  # each issuer's folder and its mtime, when last read
         self._cache: dict[str, Principal] = {}
         self._lock = threading.Lock()
 
@@ -212,17 +212,22 @@ class Verifier:
         return key
 
     def _reload(self) -> None:
-        """Reads the public keys again, at most once a second (a new key of a rotation, a new service)."""
+        """Reads the public keys again when a folder of the keys directory changed since the last reading (a new
+        key of a rotation, a service started for the first time); a token naming an unknown key costs a few
+        stat calls, not a reading of every key."""
         with self._lock:
-            if time.monotonic() - self._loaded_at < 1.0:
+            try:
+                folders = sorted((path.name, path.stat().st_mtime_ns) for path in self.directory.iterdir())
+            except FileNotFoundError:
+                folders = []
+            if folders == self._folders:
                 return
-            self._loaded_at = time.monotonic()
             keys: dict[str, tuple[str, Ed25519PublicKey]] = {}
             for path in self.directory.glob("*/*.pub"):
                 key = serialization.load_pem_public_key(path.read_bytes())
                 if isinstance(key, Ed25519PublicKey):
                     keys[path.stem] = (path.parent.name, key)
-            self._keys = keys
+            self._keys, self._folders = keys, folders
 
 
 def _short(text: str, limit: int = 40) -> str:
