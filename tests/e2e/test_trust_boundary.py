@@ -351,7 +351,7 @@ def message_of(descriptor: Any, depth: int = 0) -> st.SearchStrategy[Any]:
 
 
 ALL_RPCS = list(rpcs())
-EXAMPLES_PER_RPC = 8  # about 100 RPCs: some 800 calls, a minute on this machine
+EXAMPLES_PER_RPC = 12  # about 100 RPCs: some 1,200 calls, under a minute on this machine
 
 
 @pytest.mark.parametrize("process", sorted({process for process, _, _ in ALL_RPCS}))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from ordering.v1 import order_service_pb2 as order_api
 from profiling.v1 import profile_service_pb2 as profile_api
 from shop.common.v1.address_pb2 import Address
 
@@ -15,6 +17,8 @@ from services.runtime.inputs import MAX_TEXT, check_request
      r"address.city must not contain control characters \(found U\+0000 at position 2\)"),
     (profile_api.RegisterCustomerRequest(first_name="x" * (MAX_TEXT + 1)), "first_name must be at most 10,000"),
     (profile_api.SearchCustomersRequest(query="\x1b[2J"), "query must not contain control characters"),
+    (order_api.ListOrdersRequest(created_after=Timestamp(seconds=1, nanos=-5)), "created_after must be a time"),
+    (order_api.ListOrdersRequest(created_before=Timestamp(seconds=-(2**63) + 1)), "created_before must be a time"),
 ])
 def test_text_too_long_or_with_control_characters_is_refused(request_: object, words: str) -> None:
     with pytest.raises(InvalidArgument, match=words):
