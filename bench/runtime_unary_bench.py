@@ -66,11 +66,11 @@ async def serve_runtime(port: int) -> None:
                       rules={"bench.Bench": {"Get": rule}})
 
 
-async def _ready(address: str) -> None:
+async def _ready(address: str, metadata: tuple[tuple[str, str], ...] = ()) -> None:
     for _ in range(100):
         try:
             async with grpc.aio.insecure_channel(address) as channel:
-                await channel.unary_unary(METHOD)(b"sku-1", timeout=1)
+                await channel.unary_unary(METHOD)(b"sku-1", timeout=1, metadata=metadata)
                 return
         except grpc.aio.AioRpcError:
             await asyncio.sleep(0.1)
@@ -117,7 +117,7 @@ async def measure(name: str, seconds: float, concurrency: int, run_dir: Path) ->
                    env={**os.environ, **env})
     try:
         address = f"127.0.0.1:{port}"
-        await _ready(address)
+        await _ready(address, metadata)
         await _drive(address, 1.0, concurrency, metadata)  # warm-up
         cpu_before = _cpu_seconds(server.pid)
         started = time.monotonic()
