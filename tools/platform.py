@@ -65,11 +65,18 @@ def as_service() -> Credentials:
     return auth.bearer(_harness.own_token())
 
 
-class _AsService(grpc.aio.UnaryUnaryClientInterceptor):
+class _AsService(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
     """Calls from Platform.channel that set no credentials of their own go as a service: the tests of a
     service's behaviour are not about who calls (tests/services/test_access.py is)."""
 
     async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()))
+        if auth.AUTHORIZATION not in metadata:
+            for key, value in as_service():
+                metadata.add(key, value)
+        return await continuation(client_call_details._replace(metadata=metadata), request)
+
+    async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
         metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()))
         if auth.AUTHORIZATION not in metadata:
             for key, value in as_service():

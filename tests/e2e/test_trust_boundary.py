@@ -245,6 +245,26 @@ async def test_the_staff_member_of_a_stock_change_is_the_tokens_not_the_requests
     assert [m.staff_id for m in movements if m.note == "found two"] == ["clerk-7"]
 
 
+# --- overflow ------------------------------------------------------------------------------------
+
+async def test_a_stock_change_past_int64_is_refused_and_nothing_is_stored(shop: Shop) -> None:
+    """AdjustStock with delta 2^63-1 used to answer INTERNAL and keep the value, after which every read of
+    the SKU, its movements and carting's AddLine answered INTERNAL."""
+    sku = await shop.product(price=990, stock=5)
+    level = (await shop.stock.GetStockLevel(stock_api.GetStockLevelRequest(sku=sku))).level
+    movements = (await shop.stock.ListStockMovements(stock_api.ListStockMovementsRequest(sku=sku))).movements
+    for delta in (2**63 - 1, 1_000_000_000 - 4):  # beyond int64; beyond the most a SKU can hold
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await shop.stock.AdjustStock(stock_api.AdjustStockRequest(
+                sku=sku, delta=delta, reason=stock_api.STOCK_CHANGE_REASON_RESTOCK), metadata=as_staff("clerk-7"))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+    assert (await shop.stock.GetStockLevel(stock_api.GetStockLevelRequest(sku=sku))).level == level
+    assert (await shop.stock.ListStockMovements(stock_api.ListStockMovementsRequest(sku=sku))).movements == movements
+    shopper = await shop.shopper()
+    cart = await shopper.cart({sku: 2})  # carting still reads the level
+    assert [line.quantity for line in cart.lines] == [2]
+
+
 # --- revocation ---------------------------------------------------------------------------------
 
 async def test_a_signed_out_or_changed_password_sign_in_is_refused_within_the_stated_bound(shop: Shop) -> None:

@@ -65,7 +65,7 @@ def test_reflection_finds_the_file_of_a_method(sample: SampleProcess) -> None:
     """What ghz and grpcurl ask for a method's symbol; an unknown method is still not found."""
     with grpc.insecure_channel(sample.address) as channel:
         database = ProtoReflectionDescriptorDatabase(channel)
-        assert database.FindFileContainingSymbol("grpc.health.v1.Health.Check").name == "grpc/health/v1/health.proto"
+        assert database.FindFileContainingSymbol("grpc.health.v1.Health.Check").name == "grpc_health/v1/health.proto"
         with pytest.raises(KeyError):
             database.FindFileContainingSymbol("grpc.health.v1.Health.NoSuchMethod")
 

@@ -621,6 +621,10 @@ BAD_INPUT: list[Case] = [
     ("UpdateStaffMember", lambda k: pb.UpdateStaffMemberRequest(staff_id=k.admin.staff_id, active=False,
                                                                 updated_by=k.admin.staff_id),
      PRECONDITION, "is the last active admin; make another admin first"),
+    ("RefreshToken", lambda k: pb.RefreshTokenRequest(), INVALID, "refresh_token is required"),
+    ("RefreshToken", lambda k: pb.RefreshTokenRequest(refresh_token="not.a.token"), UNAUTHENTICATED,
+     "the token is not valid"),
+    ("SignOut", lambda k: pb.SignOutRequest(refresh_token="not.a.token"), UNAUTHENTICATED, "the token is not valid"),
 ]
 
 

@@ -436,7 +436,8 @@ async def refuses_bad_input(service: Service, stock: StockServiceStub) -> None:
     cases: list[tuple[str, Any, grpc.StatusCode, str]] = [
         ("SetStock", pb.SetStockRequest(**{**good_set, "sku": ""}), INVALID, "sku must not be empty"),
         ("SetStock", pb.SetStockRequest(**{**good_set, "sku": "bad sku"}), INVALID, "SKU must be 1 to 64"),
-        ("SetStock", pb.SetStockRequest(**{**good_set, "on_hand": -1}), INVALID, "must be 0 or more, got -1"),
+        ("SetStock", pb.SetStockRequest(**{**good_set, "on_hand": -1}), INVALID,
+         "must be between 0 and 1,000,000,000, got -1"),
         ("SetStock", pb.SetStockRequest(**{**good_set, "reason": 0}), INVALID, "reason for the stock change"),
         ("SetStock", pb.SetStockRequest(**{**good_set, "reason": 42}), INVALID, "reason 42 is not one of"),
         ("SetStock", pb.SetStockRequest(**{**good_set, "reason": pb.STOCK_CHANGE_REASON_OTHER}), INVALID,

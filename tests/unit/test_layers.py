@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Module of a service -> the modules of the same service it may import (bootstrap may import them all).
 MAY_IMPORT: dict[str, set[str]] = {
     "domain": set(),
+    "access": set(),  # the rule table: the runtime's auth and generated messages only
     "pdf": {"domain"},
     "messages": {"domain"},
     "stores": {"domain", "messages"},
