@@ -25,15 +25,10 @@ from tools.platform import Platform, eventually
 
 HOME = Address(full_name="Ada Lovelace", line1="1 rue de la Paix", postal_code="75002", city="Paris",
                country_code="FR")
-CUSTOMER = "x-customer-id"
 
 
 def eur(amount: int) -> Money:
     return Money(amount_minor=amount, currency="EUR")
-
-
-def as_customer(customer_id: str) -> tuple[tuple[str, str], ...]:
-    return ((CUSTOMER, customer_id),)
 
 
 @contextlib.asynccontextmanager

@@ -23,27 +23,11 @@ from shop.common.v1.address_pb2 import Address
 
 from services.runtime.inprocess import Service
 from services.shipping import domain as shipping_domain
-<<<<<<< HEAD
-from tests.services.support import HOME, Callees, as_customer, eur, in_process, refused, start_platform
-from tools.platform import Platform, eventually
+from tests.services.support import HOME, Callees, eur, in_process, refused, start_platform
+from tools.platform import Platform, as_customer, eventually
 
 T = TypeVar("T")
 PRODUCTS, CUSTOMERS, SETTINGS = "cataloging.products.v1", "profiling.customers.v1", "administering.settings.v1"
-=======
-from tests.services.test_cataloging import onboarded_seller
-from tools.platform import Platform, as_customer
-
-T = TypeVar("T")
-PRODUCTS, CUSTOMERS, SETTINGS = "cataloging.products.v1", "profiling.customers.v1", "administering.settings.v1"
-HOME = Address(full_name="Ada Lovelace", line1="1 rue de la Paix", postal_code="75002", city="Paris",
-               country_code="FR")
-
-
-def eur(amount: int) -> Money:
-    return Money(amount_minor=amount, currency="EUR")
-
-
->>>>>>> 63c7fde (Trust boundary: signed EdDSA tokens (profiling signs people's, each service its own), one check before every handler, a rule for every RPC in services/<name>/access.py (a service with an unruled RPC does not start); carting answers NOT_FOUND for another customer's cart; tests call as a service unless they say who they are)
 
 
 # ------------------------------------------------------------------------------- the callees

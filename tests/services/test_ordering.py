@@ -37,8 +37,8 @@ from stocking.v1 import events_pb2 as stock_events
 
 from services.runtime.inprocess import Service
 from tests.contracts.consumers.ordering import place_order
-from tests.services.support import HOME, Callees, as_customer, eur, in_process, refused, start_platform
-from tools.platform import Platform
+from tests.services.support import HOME, Callees, eur, in_process, refused, start_platform
+from tools.platform import Platform, as_customer
 
 ORDERS, STOCK, PAYMENTS = "ordering.orders.v1", "stocking.reservations.v1", "paying.payments.v1"
 INVOICES, SHIPMENTS, SETTINGS = "billing.invoices.v1", "shipping.shipments.v1", "administering.settings.v1"
