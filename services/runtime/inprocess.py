@@ -30,7 +30,7 @@ from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf.message import Message
 
-from services.runtime import auth
+from services.runtime import auth, inputs
 from services.runtime.bus import EventBus, EventContext, envelope_class
 from services.runtime.config import ServiceSettings
 from services.runtime.interceptors import CallInterceptor
@@ -157,7 +157,9 @@ class Service:
     async def serving(self) -> AsyncIterator[grpc.aio.Channel]:
         """The service's servicers behind a real gRPC server on a free loopback port, with the runtime's
         interceptor (so a domain error reaches the caller as the status and message the process gives)."""
-        server = grpc.aio.server(interceptors=[CallInterceptor()])
+        # The input floor a process applies before every handler; the access rules are tested on processes.
+        checks = CallInterceptor(authorise=lambda method, metadata, request: inputs.check_request(request))
+        server = grpc.aio.server(interceptors=[checks])
         for add_servicer, servicer in self.parts["servicers"]:
             add_servicer(servicer, server)
         port = server.add_insecure_port("127.0.0.1:0")
