@@ -30,7 +30,6 @@ version moved. Every amount is an int of minor units in the order's currency.
 
 from __future__ import annotations
 
-import bisect
 import copy
 import hashlib
 import json
@@ -1208,11 +1207,10 @@ def _log(
     order: Order, step: TimelineStep, *, at: datetime, source: str, detail: str,
     actor: Actor = Actor.SYSTEM, event_id: str = "",
 ) -> None:
-    # In the order things happened, not the order the news arrived in (participants' events interleave);
-    # entries of the same moment keep their arrival order.
-    bisect.insort_right(order.timeline, TimelineEntry(step=step, occurred_at=at, source=source, detail=detail,
-                                                      actor=actor, status_after=order.status, event_id=event_id),
-                        key=lambda entry: entry.occurred_at)
+    order.timeline.append(
+        TimelineEntry(step=step, occurred_at=at, source=source, detail=detail, actor=actor,
+                      status_after=order.status, event_id=event_id)
+    )
 
 
 def _money(amount: int, currency: str) -> str:
