@@ -65,9 +65,9 @@ def as_service() -> Credentials:
     return auth.bearer(_harness.own_token())
 
 
-class _AsService(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+class _AsService(grpc.aio.UnaryUnaryClientInterceptor):
     """Calls from Platform.channel that set no credentials of their own go as a service: the tests of a
-    service's behaviour are not about who calls (tests/services/test_access.py is)."""
+    service's behaviour are not about who calls (tests/e2e/test_trust_boundary.py is)."""
 
     async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
         metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()))
@@ -76,12 +76,17 @@ class _AsService(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClien
                 metadata.add(key, value)
         return await continuation(client_call_details._replace(metadata=metadata), request)
 
+
+class _AsServiceStreams(grpc.aio.UnaryStreamClientInterceptor):
+    """The same for server-streaming calls (grpc.aio files an interceptor under one kind only)."""
+
     async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
         metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()))
         if auth.AUTHORIZATION not in metadata:
             for key, value in as_service():
                 metadata.add(key, value)
         return await continuation(client_call_details._replace(metadata=metadata), request)
+
 
 
 def register_namespace(registry_url: str, namespace: str) -> None:
@@ -179,7 +184,7 @@ class Platform:
         """A channel whose calls go as a service unless they carry credentials (as_customer, as_staff)."""
         if service not in self._channels:
             self._channels[service] = grpc.aio.insecure_channel(f"127.0.0.1:{self.ports[service]}",
-                                                                interceptors=[_AsService()])
+                                                                interceptors=[_AsService(), _AsServiceStreams()])
         return self._channels[service]
 
     def bare_channel(self, service: str) -> grpc.aio.Channel:

@@ -157,8 +157,14 @@ class Service:
     async def serving(self) -> AsyncIterator[grpc.aio.Channel]:
         """The service's servicers behind a real gRPC server on a free loopback port, with the runtime's
         interceptor (so a domain error reaches the caller as the status and message the process gives)."""
-        # The input floor a process applies before every handler; the access rules are tested on processes.
-        checks = CallInterceptor(authorise=lambda method, metadata, request: inputs.check_request(request))
+        # The caller a token names and the input floor, as a process has them before every handler; the access
+        # rules themselves are tested on processes.
+        def before_handler(method: str, metadata: Any, request: Any) -> None:
+            bearer = dict(metadata).get(auth.AUTHORIZATION, "")
+            auth.caller.set(auth.Verifier().verify(bearer.partition(" ")[2]) if bearer else None)
+            inputs.check_request(request)
+
+        checks = CallInterceptor(authorise=before_handler)
         server = grpc.aio.server(interceptors=[checks])
         for add_servicer, servicer in self.parts["servicers"]:
             add_servicer(servicer, server)

@@ -466,7 +466,7 @@ async def refuses_bad_input(service: Service, stock: StockServiceStub) -> None:
          "order_id must not be empty"),
         ("ReserveOrderStock", pb.ReserveOrderStockRequest(order_id="o-1"), INVALID, "has no lines"),
         ("ReserveOrderStock", pb.ReserveOrderStockRequest(order_id="o-1", lines=lines((tracked, 0))), INVALID,
-         "must be at least 1, got 0"),
+         "must be between 1 and 1,000,000,000, got 0"),
         ("ReserveOrderStock", pb.ReserveOrderStockRequest(order_id="o-1", lines=lines((tracked, 1), (tracked, 2))),
          INVALID, "listed twice"),
         ("ReserveOrderStock", pb.ReserveOrderStockRequest(order_id="o-1", lines=lines(("", 1))), INVALID,
