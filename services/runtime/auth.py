@@ -400,24 +400,19 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
     return ((AUTHORIZATION, f"Bearer {token}"),)
 
 
-class WithToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
-    """A channel whose every call is made with one token, unless the call brings its own credentials:
-    `grpc.aio.insecure_channel(address, interceptors=[WithToken(token)])` (a tool acting as one person)."""
+class WithToken(grpc.aio.UnaryUnaryClientInterceptor):
+    """A channel whose every unary call is made with one token, unless the call brings its own credentials:
+    `grpc.aio.insecure_channel(address, interceptors=[WithToken(token)])` (a tool acting as one person).
+    grpc.aio files an interceptor object under one kind only: streaming calls take `bearer(token)` per call."""
 
     def __init__(self, token: str) -> None:
         self.token = token
 
-    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()))
+    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()))
         if AUTHORIZATION not in metadata:
             metadata.add(AUTHORIZATION, f"Bearer {self.token}")
-        return details._replace(metadata=metadata)  # type: ignore[attr-defined, no-any-return]
-
-    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
-        return await continuation(self._details(client_call_details), request)
-
-    async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
-        return await continuation(self._details(client_call_details), request)
+        return await continuation(client_call_details._replace(metadata=metadata), request)
 
 
 _signer: Signer | None = None

@@ -512,7 +512,7 @@ async def refuses_bad_input(service: Service, stock: StockServiceStub) -> None:
         ("SetLowStockThreshold", pb.SetLowStockThresholdRequest(staff_id="staff-1"), INVALID,
          "sku must not be empty"),
         ("SetLowStockThreshold", pb.SetLowStockThresholdRequest(sku=tracked, threshold=-1, staff_id="staff-1"),
-         INVALID, "threshold must be 0 or more"),
+         INVALID, "threshold must be between 0 and 1,000,000,000"),
         ("SetLowStockThreshold", pb.SetLowStockThresholdRequest(sku=tracked, threshold=3, use_default=True,
                                                                 staff_id="staff-1"),
          INVALID, "threshold must be 0 when use_default is set"),
