@@ -22,7 +22,7 @@ from services.ordering import domain
 from services.runtime.errors import FailedPrecondition
 from services.runtime.interceptors import CUSTOMER_HEADER
 from tests.contracts.values import ABROAD, ADDRESS, AT, REFUSAL, REFUSAL_ASKED, REFUSED_OPTION, eur
-from tools.contracts import Consumer, Service, metadata
+from tools.contracts import Consumer, Service, metadata, one_of
 
 CONSUMER = Consumer("ordering")
 RESERVATIONS, PAYMENTS = "stocking.reservations.v1", "paying.payments.v1"
@@ -285,7 +285,9 @@ async def ships_the_order(service: Service, envelope: Any) -> None:
     assert (order.shipment_id, order.tracking_number) == ("shipment-1", "6A0000000001")
 
 
-@CONSUMER.event(SHIPMENTS, DELIVERED, given="a shipment's status changed")
+# Every status ordering's domain knows (domain.ShipmentStatus), by its name in the schema.
+@CONSUMER.event(SHIPMENTS, DELIVERED, given="a shipment's status changed", handles={
+    "shipment_status_changed.status": one_of(*(f"SHIPMENT_STATUS_{s.value}" for s in domain.ShipmentStatus))})
 async def follows_the_parcel(service: Service, envelope: Any) -> None:
     order_id = await confirmed_order(service)
     await handle(service, SHIPMENTS, SHIPMENT_CREATED, order_id)
