@@ -11,8 +11,8 @@ and each call it makes, the example it relies on (a real Protobuf message holdin
 consumer reads) and the check that runs its real handler or caller on it; `providers/<service>.py`
 says how a provider reaches each state a consumer names. No Pact plugin is reachable here, so bodies
 travel in the canonical proto3 JSON mapping (field names as in the .proto); the contract pins every
-field of the example (present, of its type; an enum among its values; a list with at least one such
-element) and allows everything else. A field the consumer relies on is one it needs filled: proto3
+field of the example (present, of its type; an enum among the values the consumer says it handles; a
+list with at least one such element) and allows everything else. A field the consumer relies on is one it needs filled: proto3
 JSON leaves out default values, so a provider that stops filling a field breaks the contract too.
 
 In-process services: the real stores, handlers and servicers on an EventBus that never starts, whose
