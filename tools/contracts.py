@@ -12,8 +12,9 @@ consumer reads) and the check that runs its real handler or caller on it; `provi
 says how a provider reaches each state a consumer names. No Pact plugin is reachable here, so bodies
 travel in the canonical proto3 JSON mapping (field names as in the .proto); the contract pins every
 field of the example (present, of its type; an enum among the values the consumer says it handles; a
-list with at least one such element) and allows everything else. A field the consumer relies on is one it needs filled: proto3
-JSON leaves out default values, so a provider that stops filling a field breaks the contract too.
+list with at least one such element) and allows everything else. A field the consumer relies on is one it
+needs filled: proto3 JSON leaves out default values, so a provider that stops filling a field breaks the
+contract too.
 
 In-process services: the real stores, handlers and servicers on an EventBus that never starts, whose
 units of work apply in memory (MemoryCommitter) and whose events go through the real serializer
@@ -652,16 +653,23 @@ def page(directory: Path = CONTRACTS_DIR) -> str:
     return "\n".join(lines)
 
 
-def readers(directory: Path = CONTRACTS_DIR) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """Who reads what, by Protobuf name: each message ("ordering.v1.OrderCreated") and each field
-    ("ordering.v1.OrderCreated.cart_id") of the providers' events and answers -> the consumers whose contracts
-    hold it (and of the requests, which their callers rely on too). The bodies are typed with the last published
-    schemas: a refused change is a change to them, and the working tree may no longer have what it removed."""
+@functools.cache
+def published_pool() -> descriptor_pool.DescriptorPool:
+    """The last published schemas (registry/published/image.json), by name."""
     from registry.workflow import History, load_image
 
     pool = descriptor_pool.DescriptorPool()
     for fdp in load_image(History(ROOT).image).values():  # buf writes an image's files imports first
         pool.Add(fdp)
+    return pool
+
+
+def readers(directory: Path = CONTRACTS_DIR) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Who reads what, by Protobuf name: each message ("ordering.v1.OrderCreated") and each field
+    ("ordering.v1.OrderCreated.cart_id") of the providers' events and answers -> the consumers whose contracts
+    hold it (and of the requests, which their callers rely on too). The bodies are typed with the last published
+    schemas: a refused change is a change to them, and the working tree may no longer have what it removed."""
+    pool = published_pool()
     topics = topic_map.load()
     messages: dict[str, set[str]] = {}
     fields: dict[str, set[str]] = {}

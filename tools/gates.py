@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ def run(stage: Stage) -> tuple[int, str]:
 
 
 # buf names a message by its name in its file ("OrderCreated", "Order.Line") and a field by its name or number.
-BUF_LINE = re.compile(r"^(?:schemas/)?(?P<path>[\w/]+)/[\w.]+\.proto:\d+:\d+:(?P<text>.*)$")
+BUF_LINE = re.compile(r"^(?:schemas/)?(?P<path>[\w/]+)/(?P<file>[\w.]+\.proto):(?P<line>\d+):\d+:(?P<text>.*)$")
 BUF_MESSAGE = re.compile(r'\bmessage "(?P<message>[\w.]+)"')
 BUF_FIELDS = re.compile(r'(?:with name|changed name from) "(?P<field>\w+)"')
 # The registry names the element in full: "FIELD_SCALAR_KIND_CHANGED at ordering.v1.OrderCreated.cart_id".
@@ -65,12 +66,59 @@ def named_in(output: str) -> list[str]:
     """The messages and fields ("ordering.v1.OrderCreated", "ordering.v1.OrderCreated.cart_id") a refusal names."""
     found: list[str] = []
     for line in output.splitlines():
-        if (buf := BUF_LINE.match(line)) and (message := BUF_MESSAGE.search(buf["text"])):
-            # One package a directory (docs/schemas.md): schemas/ordering/v1/ holds ordering.v1.
-            name = f"{buf['path'].replace('/', '.')}.{message['message']}"
-            found += [name, *(f"{name}.{f}" for f in BUF_FIELDS.findall(buf["text"]))]
+        if buf := BUF_LINE.match(line):
+            if message := BUF_MESSAGE.search(buf["text"]):  # breaking: it names the message
+                # One package a directory (docs/schemas.md): schemas/ordering/v1/ holds ordering.v1.
+                name = f"{buf['path'].replace('/', '.')}.{message['message']}"
+                found += [name, *(f"{name}.{f}" for f in BUF_FIELDS.findall(buf["text"]))]
+            else:  # lint: it points at the element
+                found += located(f"{buf['path']}/{buf['file']}", int(buf["line"]))
         found += REGISTRY_AT.findall(line)
     return list(dict.fromkeys(found))
+
+
+MESSAGE_TYPE, NESTED_TYPE, FIELD = 4, 3, 2  # descriptor.proto's field numbers, as SourceCodeInfo paths use them
+
+
+def located(path: str, line: int) -> list[str]:
+    """The message and field of the working tree's `path` whose declaration spans `line`, a field named as the
+    published schemas name its number (a field lint refuses may be a renamed one that consumers read)."""
+    from google.protobuf import descriptor_pb2
+
+    from tools.contracts import published_pool
+
+    with tempfile.TemporaryDirectory() as tmp:
+        image = Path(tmp) / "image.binpb"
+        if subprocess.run([str(Path(sys.executable).parent / "buf"), "build", "--path", f"schemas/{path}", "-o",
+                           str(image)], cwd=ROOT, capture_output=True).returncode != 0:
+            return []
+        files = descriptor_pb2.FileDescriptorSet.FromString(image.read_bytes()).file
+    file = next((f for f in files if f.name == path), None)
+    if file is None:
+        return []
+    # the innermost message or field whose span (0-based lines: start, [end]) holds the line
+    spans = [(list(loc.path), loc.span[0], loc.span[2] if len(loc.span) == 4 else loc.span[0])
+             for loc in file.source_code_info.location]
+    paths = [p for p, start, end in spans if start <= line - 1 <= end and p[:1] == [MESSAGE_TYPE] and len(p) % 2 == 0
+             and all(kind in (NESTED_TYPE, FIELD) for kind in p[2::2])]
+    if not paths:
+        return []
+    deepest = max(paths, key=len)
+    message, name, number = file.message_type[deepest[1]], f"{file.package}.{file.message_type[deepest[1]].name}", 0
+    for kind, index in zip(deepest[2::2], deepest[3::2], strict=True):
+        if kind == NESTED_TYPE:
+            message = message.nested_type[index]
+            name = f"{name}.{message.name}"
+        else:
+            number = message.field[index].number
+    found = [name]
+    if number:
+        try:
+            published = published_pool().FindMessageTypeByName(name).fields_by_number[number].name
+        except KeyError:
+            published = next(f.name for f in message.field if f.number == number)
+        found.append(f"{name}.{published}")
+    return found
 
 
 def for_whom(output: str) -> list[str]:

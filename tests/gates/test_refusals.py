@@ -9,8 +9,15 @@ from tests.gates.repo import Repo, refused
 from tools.gates import RECIPE, for_whom
 
 
-def test_a_refused_type_change_names_its_readers_and_the_v2_recipe(repo: Repo) -> None:
-    repo.edit("schemas/ordering/v1/events.proto", "  string payment_method = 11;", "  int64 payment_method = 11;")
+def test_a_refused_rename_or_type_change_names_its_readers_and_the_v2_recipe(repo: Repo) -> None:
+    events = "schemas/ordering/v1/events.proto"
+    # buf lint points at the field's line, by its new name; its readers know it by its published one.
+    repo.edit(events, "  string payment_method = 11;", "  string paymentMethod = 11;")
+    refused(repo.gates(), 'Field name "paymentMethod" should be lower_snake_case',
+            "  read by billing, paying: the field ordering.v1.OrderCreated.payment_method", f"  {RECIPE}",
+            "gate 1/5 FAILED")
+
+    repo.edit(events, "  string paymentMethod = 11;", "  int64 payment_method = 11;")
     gate = repo.gates()
     refused(gate, 'Field "11" with name "payment_method" on message "OrderCreated" changed type',
             "  read by billing, paying: the field ordering.v1.OrderCreated.payment_method",
