@@ -135,9 +135,9 @@ def test_a_breaking_change_follows_the_v2_recipe_with_the_gate_green_at_every_st
     repo.edit(declared, "from stocking.v1 import events_pb2 as stock_events\n",
               "from stocking.v1 import events_pb2 as stock_events\nfrom stocking.v2 import events_pb2 as stock_v2\n")
     repo.edit(declared, 'LEVELS = "stocking.levels.v1"', 'LEVELS = "stocking.levels.v2"')
-    for event in ("StockLevelEvent(", "LowStockDetected(", "OutOfStock(", "BackInStock("):
-        repo.edit(declared, f"stock_events.{event}", f"stock_v2.{event}")
-    repo.edit(declared, "level=stock_events.StockLevel(", "level=stock_v2.StockLevel(", count=3)
+    for message, count in (("StockLevelEvent(", 3), ("LowStockDetected(", 1), ("OutOfStock(", 1), ("BackInStock(", 1)):
+        repo.edit(declared, f"stock_events.{message}", f"stock_v2.{message}", count=count)
+    repo.edit(declared, "level=stock_events.StockLevel(", "level=stock_v2.StockLevel(", count=3)  # the API's stays
     repo.write_contracts()
     assert "administering" in page_section(repo, "stocking.levels.v2 low_stock_detected (stocking)")
     assert "administering" not in page_section(repo, "stocking.levels.v1 low_stock_detected (stocking)")
