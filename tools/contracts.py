@@ -421,6 +421,9 @@ class Failure:
         return f"{self.consumer} <- {self.interaction}: {self.problem}"
 
 
+STATE_TIMEOUT_S = 60  # the longest a provider state or answer may take
+
+
 class _Loop:
     """An event loop in a thread of its own, for the provider's async code called from Pact's callbacks."""
 
@@ -431,7 +434,7 @@ class _Loop:
         return self
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=STATE_TIMEOUT_S)
 
     def __exit__(self, *_: object) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -498,8 +501,10 @@ def _verify_file(provider: Provider, path: Path) -> list[Failure]:
         with reported(name):
             return _produce(current.pop("service"), current.pop("values"), name.split(" (")[0], metadata, loop)
 
+    # Pact gives up on a state handler after 5 s by default and says only "One or more of the setup state change
+    # handlers has failed"; on a loaded machine a state can take longer, so it waits as long as _Loop.run does.
     verifier = (Verifier(provider.name).state_handler(set_up, teardown=False).message_handler(produce)
-                .add_source(str(path)))
+                .set_request_timeout(STATE_TIMEOUT_S * 1000).add_source(str(path)))
     with _Loop() as loop, _silenced(), contextlib.suppress(RuntimeError):
         verifier.verify()  # failures are read from the results below
     results = verifier.results
