@@ -1,9 +1,10 @@
 """The schema publishing workflow that teams run by hand and CI runs on every change.
 
 check:   1. buf lint  2. buf breaking against the last published image  3. the published history is
-         intact, and starts with every version main published (main_problems: git history)  4. every event subject (and each import it references) is asked of a
-         registry — SCHEMA_REGISTRY_URL, or an ephemeral one started on Kafka (KAFKA_BOOTSTRAP) and
-         filled from the history — whether the working tree's schema is compatible under its level.
+         intact, and starts with every version main published (main_problems: git history)  4. every
+         event subject (and each import it references) is asked of a registry — SCHEMA_REGISTRY_URL, or
+         an ephemeral one started on Kafka (KAFKA_BOOTSTRAP) and filled from the history — whether the
+         working tree's schema is compatible under its level.
 publish: the same, then registers references first, then subjects, appends what it registered to
          registry/published/ and refreshes the image.
 Exit 0 when everything passes, 1 when something is incompatible or broken, 2 for usage or
