@@ -136,7 +136,8 @@ async def run_service(
 async def _start_bus(bus: EventBus) -> None:
     """Start the bus, retrying while Kafka or the registry is not there yet (health says NOT_SERVING
     meanwhile). A schema the registry does not know is retried too: publishing it is a deploy step."""
-    async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.5, max=10),
+    # At most 3 s apart: `make up` starts the services while the registry is still being seeded.
+    async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.5, max=3),
                                        before_sleep=lambda state: log.warning(
                                            "bus start failed, retrying",
                                            extra={"error": str(state.outcome.exception()) if state.outcome else ""})):
