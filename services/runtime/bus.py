@@ -329,9 +329,12 @@ class EventBus:
             try:
                 batch = await asyncio.to_thread(self._next_batch)
             except KafkaException as exc:
+                watchdog.exit_if_fatal("consumer", exc.args[0])
                 log.warning("consume failed, retrying: %s", exc)
                 await asyncio.sleep(1)
                 continue
+            for message in batch:  # fenced: not one more event handled, not one more read answered
+                watchdog.exit_if_fatal("consumer", message.error())
             events = [message for message in batch if message.error() is None]
             if not events or time.monotonic() - self._last_flush > DEFERRED_OFFSETS_AT_MOST:
                 # Idle for a moment (or busy for long): commit the offsets of the events we skipped.
@@ -349,6 +352,7 @@ class EventBus:
                     self._behind.add(where)  # type: ignore[arg-type]
                 elif error is not None and error.code() == KafkaError._PARTITION_EOF:
                     self._behind.discard(where)  # type: ignore[arg-type]
+
 
     def _next_batch(self) -> list[Message]:
         """Blocking. Waits up to half a second for an event, then takes what else is already fetched:

@@ -60,13 +60,23 @@ def deadline(what: str, timeout: float) -> Iterator[None]:
         timer.cancel()
 
 
+def is_fatal(error: KafkaError) -> bool:
+    # A fenced static consumer reports code _FATAL with fatal() False (confluent-kafka-python #869).
+    return bool(error.fatal()) or error.code() == KafkaError._FATAL
+
+
+def exit_if_fatal(source: str, error: KafkaError | None) -> None:
+    """End the process on a fatal Kafka error (fenced by a newer instance, static member id taken
+    over). A consumer gets those as the error of a polled message; a producer through `error_cb`."""
+    if error is not None and is_fatal(error):
+        fatal(f"{source}: fatal Kafka error: {error.str()}", EXIT_FATAL_KAFKA)
+
+
 def on_kafka_error(source: str) -> Callable[[KafkaError], None]:
-    """An `error_cb` for a producer or consumer: a fatal error (fenced, static member id taken over)
-    ends the process; others are transient and only logged, as librdkafka retries them itself."""
+    """An `error_cb`: a fatal error ends the process; others are transient and only logged at debug
+    level, as librdkafka retries them itself and logs them on its own."""
     def error_cb(error: KafkaError) -> None:
-        # A fenced static consumer reports code _FATAL with fatal() False (confluent-kafka-python #869).
-        if error.fatal() or error.code() == KafkaError._FATAL:
-            fatal(f"{source}: fatal Kafka error: {error}", EXIT_FATAL_KAFKA)
+        exit_if_fatal(source, error)
         log.debug("%s: Kafka error (retried by the client): %s", source, error)
 
     return error_cb
