@@ -246,6 +246,37 @@ async def test_a_saga_step_that_never_answers_times_out_into_its_compensation(sh
     assert stock_of(await shop.level(bowl)) == (3, 0, 3)
 
 
+async def test_ordering_stopped_longer_than_the_step_timeout_with_answers_waiting_confirms_the_order(
+        shop: Shop) -> None:
+    """A restarted ordering reads the answers that arrived while it was down before its timeout sweep
+    may run (issue 19: a restart cancelled paid orders as unanswered)."""
+    cup = await shop.product(price=900, stock=4)
+    shopper = await shop.shopper()
+    step_timeout = 4
+    await shop.step_timeout(step_timeout)
+    shop.platform.kill("paying")  # so that the order cannot be confirmed before ordering is down
+    try:
+        order = await shopper.checkout({cup: 1})
+        placed_at = time.monotonic()
+        shop.platform.kill("ordering")
+        await shop.platform.start("paying")
+        paid = await shop.platform.events("paying.payments.v1", within=60, where=lambda e: e.WhichOneof("event") ==
+                                          "payment_succeeded" and e.payment_succeeded.order_id == order.order_id)
+        assert paid, "paying did not take the payment while ordering was down"
+        # Ordering stays down well past the step timeout, the answers waiting on its topics.
+        await asyncio.sleep(max(0.0, placed_at + step_timeout + 4 - time.monotonic()))
+        await shop.platform.start("ordering")
+        settled_order = await shop.until(order.order_id, lambda o: o.status in (
+            Status.ORDER_STATUS_CONFIRMED, Status.ORDER_STATUS_SHIPPED, Status.ORDER_STATUS_CANCELLED), "an outcome")
+        assert settled_order.status != Status.ORDER_STATUS_CANCELLED, settled_order.cancellation
+    finally:
+        for service in ("paying", "ordering"):
+            if service not in shop.platform.processes:
+                await shop.platform.start(service)
+        await shop.step_timeout(30)
+    await shop.until(order.order_id, Status.ORDER_STATUS_SHIPPED)
+
+
 def _records_of(bootstrap: str, topics: list[str], order_id: str) -> list[tuple[str, bytes, bytes]]:
     """Every record of the order (keyed by its id) on the saga's topics, as Kafka holds them."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "e2e-replayer", "enable.auto.commit": False,
