@@ -8,7 +8,9 @@ Bounds are generous and stated: this runs on a loaded two-core machine beside ot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,8 +24,9 @@ from ordering.v1 import order_service_pb2 as order_api
 from tests.e2e.own_infra import OwnInfra
 from tests.e2e.shop import HOME, Shop, Shopper, Status
 from tests.e2e.test_checkout import settled, stock_of
-from tests.platform import SERVICES, Platform
+from tests.platform import ROOT, SERVICES, Platform
 from tests.runtime.sample_service import health_status
+from tools.processes import spawn
 
 SERVING_AFTER_BROKER_READY = 120  # seconds: every service SERVING again after the broker is ready
 SETTLED_WITHIN = 240  # seconds: every order of the run shipped or cleanly cancelled after the restart
@@ -47,21 +50,37 @@ async def health_of_all(platform: Platform) -> dict[str, str]:
     return dict(zip(SERVICES, statuses, strict=True))
 
 
-async def all_serving(platform: Platform, within: float) -> list[str]:
-    """Wait until every service is SERVING. A service that exited (the watchdog's exit 75, say) is
-    started again, as `make up`'s supervisor would; returns the lines saying which were."""
+@contextlib.asynccontextmanager
+async def supervised(platform: Platform) -> AsyncIterator[list[str]]:
+    """While the block runs, a service that exits (the watchdog's exit 75, say) is started again, as
+    `make up`'s supervisor does; yields the lines saying which were."""
     restarted: list[str] = []
+
+    async def restart_the_dead() -> None:
+        while True:
+            for service in SERVICES:
+                process = platform.processes.get(service)
+                if process is not None and process.poll() is not None:
+                    restarted.append(f"{service} exited with code {process.returncode}")
+                    platform.processes.pop(service)
+                    platform.processes[service] = spawn([sys.executable, "-m", f"services.{service}"],
+                                                        platform.log_path(service), env=platform.env(service),
+                                                        cwd=ROOT)
+            await asyncio.sleep(0.5)
+
+    task = asyncio.create_task(restart_the_dead())
+    try:
+        yield restarted
+    finally:
+        task.cancel()
+
+
+async def all_serving(platform: Platform, within: float) -> None:
     deadline = time.monotonic() + within
     while True:
-        for service in SERVICES:
-            process = platform.processes.get(service)
-            if process is not None and process.poll() is not None:
-                restarted.append(f"{service} exited with code {process.returncode}: restarted")
-                platform.processes.pop(service)
-                await platform.start(service)
         statuses = await health_of_all(platform)
         if all(status == "SERVING" for status in statuses.values()):
-            return restarted
+            return
         assert time.monotonic() < deadline, f"not all SERVING after {within}s: {statuses}"
         await asyncio.sleep(0.3)
 
@@ -151,14 +170,16 @@ async def test_broker_killed_during_20_checkouts_everything_recovers_and_settles
         await asyncio.sleep(5)
         broker_ready.append(await asyncio.to_thread(infra.restart_broker))
 
-    placed, _ = await asyncio.gather(
-        asyncio.gather(*(place(s, c.cart_id, str(uuid.uuid4())) for s, c in zip(shoppers, carts, strict=True))),
-        kill_and_restart())
-    restarted = await all_serving(shop.platform, within=SERVING_AFTER_BROKER_READY
-                                  - (time.monotonic() - broker_ready[0]))
-    serving_after = time.monotonic() - broker_ready[0]
-    assert len({o.order_id for o in placed}) == 20
-    await checkouts_balance(shop, placed, skus, on_hand)
-    fresh = await (await shop.shopper()).checkout({skus[0]: 1})
-    await shop.until(fresh.order_id, Status.ORDER_STATUS_CONFIRMED, within=60)
-    print(f"\nbroker ready -> all SERVING {serving_after:.1f}s; restarted: {restarted or 'none'}")
+    async with supervised(shop.platform) as restarted:
+        placed, _ = await asyncio.gather(
+            asyncio.gather(*(place(s, c.cart_id, str(uuid.uuid4())) for s, c in zip(shoppers, carts, strict=True))),
+            kill_and_restart())
+        await all_serving(shop.platform, within=SERVING_AFTER_BROKER_READY - (time.monotonic() - broker_ready[0]))
+        serving_after = time.monotonic() - broker_ready[0]
+        assert len({o.order_id for o in placed}) == 20
+        await checkouts_balance(shop, placed, skus, on_hand)
+        fresh = await (await shop.shopper()).checkout({skus[0]: 1})
+        await shop.until(fresh.order_id, lambda o: o.status in (Status.ORDER_STATUS_CONFIRMED,
+                                                                Status.ORDER_STATUS_SHIPPED), "confirmed", within=60)
+    # Which services the watchdog ended (librdkafka #5456 wedges), for the record; either way none stayed wedged.
+    print(f"\nbroker ready -> all SERVING {serving_after:.1f}s; restarted after exiting: {restarted or 'none'}")
