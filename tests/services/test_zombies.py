@@ -4,6 +4,7 @@ second instance. Real stocking processes on the shared broker, in a namespace of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 
@@ -84,3 +85,24 @@ async def test_a_second_instance_stops_the_first_before_it_serves_and_no_stale_r
     finally:
         platform.processes.pop("stocking-second", None)
         stop(second)
+
+
+async def test_sigterm_ends_a_process_stuck_in_a_kafka_call_within_its_grace_period(platform: Platform) -> None:
+    # The call hangs for good and its watchdog is far off (60 + 10 s): only the shutdown bound ends it.
+    await platform.start("stocking", SHOP_TEST_HANG_IN_KAFKA_CALL="commit_transaction",
+                         KAFKA_TRANSACTION_CALL_TIMEOUT_SECONDS="60")
+    stock = platform.stub("stocking", StockServiceStub)
+    write = asyncio.ensure_future(stock.SetStock(pb.SetStockRequest(sku="STUCK-1", on_hand=5, reason=INITIAL,
+                                                                    staff_id="staff-1"), timeout=120))
+    await asyncio.sleep(1)  # the write is in the committer, inside the hung call
+    process = platform.processes["stocking"]
+    process.terminate()
+    asked = time.monotonic()
+    # Platform gives services a 5 s grace period; the bound is that plus 5 s; 40 s on a loaded machine.
+    assert await exit_code(platform, "stocking", within=40) == EXIT_HUNG
+    took = time.monotonic() - asked
+    assert took >= 9, f"ended after {took:.1f}s: before its grace period and the hooks' 5 s"
+    assert "shutdown did not finish within 10 s" in platform.tail("stocking")
+    platform.processes.pop("stocking")
+    with contextlib.suppress(grpc.aio.AioRpcError):
+        await write
