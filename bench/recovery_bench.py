@@ -24,19 +24,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.own_infra import OwnInfra
-from tests.e2e.shop import Shop, Status
-from tests.e2e.test_survival import all_serving, place, supervised
+from tests.e2e.shop import Shop
+from tests.e2e.test_survival import all_serving, fresh_checkout, place, supervised
 from tests.platform import Platform
 
 
 async def confirmed_checkout(shop: Shop, sku: str) -> float:
-    """Seconds from CreateOrder (retried through outages) to the order CONFIRMED or later."""
-    shopper = await shop.shopper()
-    cart = await shopper.cart({sku: 1})
+    """Seconds from a new shopper's first call to the order CONFIRMED (or later), retried through outages."""
     started = time.monotonic()
-    order = await place(shopper, cart.cart_id, str(uuid.uuid4()))
-    await shop.until(order.order_id, lambda o: o.status in (Status.ORDER_STATUS_CONFIRMED,
-                                                            Status.ORDER_STATUS_SHIPPED), "confirmed", within=180)
+    await fresh_checkout(shop, sku)
     return time.monotonic() - started
 
 

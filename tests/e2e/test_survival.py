@@ -102,6 +102,24 @@ async def place(shopper: Shopper, cart_id: str, key: str, within: float = 240) -
             await asyncio.sleep(1)
 
 
+async def fresh_checkout(shop: Shop, sku: str, within: float = 180) -> order_pb2.Order:
+    """A new shopper's checkout, retried while a service is down (one the watchdog ended may still
+    be coming back): the order once CONFIRMED (or later)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            shopper = await shop.shopper()
+            order = await place(shopper, (await shopper.cart({sku: 1})).cart_id, str(uuid.uuid4()))
+            break
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in RETRIED_CODES:
+                raise
+            assert time.monotonic() < deadline, f"no checkout placed in {within}s: {exc.details()}"
+            await asyncio.sleep(1)
+    return await shop.until(order.order_id, lambda o: o.status in (
+        Status.ORDER_STATUS_CONFIRMED, Status.ORDER_STATUS_SHIPPED), "confirmed", within=within)
+
+
 async def checkouts_balance(shop: Shop, placed: list[order_pb2.Order], skus: list[str], on_hand: int) -> None:
     """Every order settled; nothing charged twice; invoices numbered without gaps; stock balanced."""
     final = [await shop.until(o.order_id, settled, "a final state", within=SETTLED_WITHIN) for o in placed]
@@ -178,8 +196,6 @@ async def test_broker_killed_during_20_checkouts_everything_recovers_and_settles
         serving_after = time.monotonic() - broker_ready[0]
         assert len({o.order_id for o in placed}) == 20
         await checkouts_balance(shop, placed, skus, on_hand)
-        fresh = await (await shop.shopper()).checkout({skus[0]: 1})
-        await shop.until(fresh.order_id, lambda o: o.status in (Status.ORDER_STATUS_CONFIRMED,
-                                                                Status.ORDER_STATUS_SHIPPED), "confirmed", within=60)
+        await fresh_checkout(shop, skus[0])
     # Which services the watchdog ended (librdkafka #5456 wedges), for the record; either way none stayed wedged.
     print(f"\nbroker ready -> all SERVING {serving_after:.1f}s; restarted after exiting: {restarted or 'none'}")
