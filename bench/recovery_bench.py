@@ -2,8 +2,8 @@
 
     .venv/bin/python -m tools.testenv -- .venv/bin/python bench/recovery_bench.py [--runs 5]
 
-The nine services run as real processes on a broker and a registry of the bench's own (tests/e2e/
-own_infra.py). Each run: 5 checkouts in flight, the broker killed with SIGKILL, started again 5 s
+The nine services run as real processes on a broker and a registry of the bench's own
+(tools/survival.py). Each run: 5 checkouts in flight, the broker killed with SIGKILL, started again 5 s
 later on the same data; then, counted from the moment the broker is ready (a client can create a
 topic): every service SERVING, and a fresh checkout CONFIRMED. A service that exits meanwhile (the
 watchdog's exit 75) is started again, as `make up` would, and counted. The baseline is the same fresh
@@ -23,10 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.own_infra import OwnInfra
-from tests.e2e.shop import Shop
-from tests.e2e.test_survival import all_serving, fresh_checkout, place, supervised
-from tests.platform import Platform
+from tools.platform import Platform
+from tools.shop import Shop
+from tools.survival import OwnInfra, all_serving, fresh_checkout, place, supervised
 
 
 async def confirmed_checkout(shop: Shop, sku: str) -> float:

@@ -10,7 +10,6 @@ import io
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import grpc
 import pytest
@@ -25,7 +24,7 @@ from shipping.v1 import shipment_pb2
 
 from services.runtime.dlq import read_all
 from tools.platform import Platform
-from tools.shop import HOME, Shop, Shopper, Status, eventually
+from tools.shop import HOME, Shop, Shopper, Status, eventually, settled, stock_of
 
 S = shipment_pb2
 SAGA_TOPICS = ("ordering.orders.v1", "stocking.reservations.v1", "paying.payments.v1", "billing.invoices.v1",
@@ -48,8 +47,6 @@ def pdf_text(data: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
 
 
-def stock_of(level: Any) -> tuple[int, int, int]:
-    return level.on_hand, level.reserved, level.available
 
 
 async def test_happy_path_cart_to_delivered_with_invoice_and_label(shop: Shop) -> None:
@@ -347,14 +344,6 @@ async def place_retrying(shopper: Shopper, cart_id: str, key: str) -> order_pb2.
             await asyncio.sleep(0.5)
 
 
-def settled(order: order_pb2.Order) -> bool:
-    """Shipped with stock committed and the invoice final, or cancelled with everything given back."""
-    if order.status == Status.ORDER_STATUS_SHIPPED:
-        return (order.stock_state, order.invoice_state) == (order_pb2.STOCK_STATE_COMMITTED,
-                                                            order_pb2.INVOICE_STATE_FINALIZED)
-    return order.status == Status.ORDER_STATUS_CANCELLED and order.stock_state in (
-        order_pb2.STOCK_STATE_RELEASED, order_pb2.STOCK_STATE_FAILED) and order.invoice_state == (
-        order_pb2.INVOICE_STATE_VOIDED)
 
 
 @pytest.mark.parametrize("victim", ["ordering", "paying"])

@@ -1,5 +1,5 @@
 """The platform survives its broker and its registry dying (issue 19): the nine services as real
-processes on a broker and a registry of this module's own (tests/e2e/own_infra.py), since killing the
+processes on a broker and a registry of this module's own (tools/survival.py), since killing the
 suite's shared ones would break every other suite running at the same time.
 
 Bounds are generous and stated: this runs on a loaded two-core machine beside other suites.
@@ -8,29 +8,21 @@ Bounds are generous and stated: this runs on a loaded two-core machine beside ot
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 
-import grpc
 import pytest
 from billing.v1 import invoice_pb2
 from ordering.v1 import order_pb2
-from ordering.v1 import order_service_pb2 as order_api
 
-from tests.e2e.own_infra import OwnInfra
-from tests.e2e.shop import HOME, Shop, Shopper, Status
-from tests.e2e.test_checkout import settled, stock_of
-from tests.platform import ROOT, SERVICES, Platform
-from tests.runtime.sample_service import health_status
-from tools.processes import spawn
+from tools.platform import Platform
+from tools.shop import Shop, Status, settled, stock_of
+from tools.survival import OwnInfra, all_serving, fresh_checkout, health_of_all, place, supervised
 
 SERVING_AFTER_BROKER_READY = 120  # seconds: every service SERVING again after the broker is ready
 SETTLED_WITHIN = 240  # seconds: every order of the run shipped or cleanly cancelled after the restart
-RETRIED_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL)
 
 
 @pytest.fixture(scope="module")
@@ -43,81 +35,6 @@ async def own(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[O
     finally:
         await platform.close()
         await asyncio.to_thread(infra.stop)
-
-
-async def health_of_all(platform: Platform) -> dict[str, str]:
-    statuses = await asyncio.gather(*(health_status(f"127.0.0.1:{platform.ports[s]}") for s in SERVICES))
-    return dict(zip(SERVICES, statuses, strict=True))
-
-
-@contextlib.asynccontextmanager
-async def supervised(platform: Platform) -> AsyncIterator[list[str]]:
-    """While the block runs, a service that exits (the watchdog's exit 75, say) is started again, as
-    `make up`'s supervisor does; yields the lines saying which were."""
-    restarted: list[str] = []
-
-    async def restart_the_dead() -> None:
-        while True:
-            for service in SERVICES:
-                process = platform.processes.get(service)
-                if process is not None and process.poll() is not None:
-                    restarted.append(f"{service} exited with code {process.returncode}")
-                    platform.processes.pop(service)
-                    platform.processes[service] = spawn([sys.executable, "-m", f"services.{service}"],
-                                                        platform.log_path(service), env=platform.env(service),
-                                                        cwd=ROOT)
-            await asyncio.sleep(0.5)
-
-    task = asyncio.create_task(restart_the_dead())
-    try:
-        yield restarted
-    finally:
-        task.cancel()
-
-
-async def all_serving(platform: Platform, within: float) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        statuses = await health_of_all(platform)
-        if all(status == "SERVING" for status in statuses.values()):
-            return
-        assert time.monotonic() < deadline, f"not all SERVING after {within}s: {statuses}"
-        await asyncio.sleep(0.3)
-
-
-async def place(shopper: Shopper, cart_id: str, key: str, within: float = 240) -> order_pb2.Order:
-    """CreateOrder as the storefront sends it: retried under the same idempotency key through outages."""
-    request = order_api.CreateOrderRequest(cart_id=cart_id, shipping_address=HOME, billing_address=HOME,
-                                           payment_method="card", shipping_option_id="colissimo.standard",
-                                           idempotency_key=key, customer_email=shopper.email)
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            answer = await shopper.shop.orders.CreateOrder(request, metadata=shopper.me, timeout=10)
-            return answer.order  # type: ignore[no-any-return]
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() not in RETRIED_CODES:
-                raise
-            assert time.monotonic() < deadline, f"CreateOrder still failing after {within}s: {exc.details()}"
-            await asyncio.sleep(1)
-
-
-async def fresh_checkout(shop: Shop, sku: str, within: float = 180) -> order_pb2.Order:
-    """A new shopper's checkout, retried while a service is down (one the watchdog ended may still
-    be coming back): the order once CONFIRMED (or later)."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            shopper = await shop.shopper()
-            order = await place(shopper, (await shopper.cart({sku: 1})).cart_id, str(uuid.uuid4()))
-            break
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() not in RETRIED_CODES:
-                raise
-            assert time.monotonic() < deadline, f"no checkout placed in {within}s: {exc.details()}"
-            await asyncio.sleep(1)
-    return await shop.until(order.order_id, lambda o: o.status in (
-        Status.ORDER_STATUS_CONFIRMED, Status.ORDER_STATUS_SHIPPED), "confirmed", within=within)
 
 
 async def checkouts_balance(shop: Shop, placed: list[order_pb2.Order], skus: list[str], on_hand: int) -> None:

@@ -13,7 +13,7 @@ from stocking.v1 import stock_service_pb2 as pb
 from stocking.v1.stock_service_pb2_grpc import StockServiceStub
 
 from services.runtime.watchdog import EXIT_FATAL_KAFKA, EXIT_HUNG
-from tests.platform import ROOT, Platform
+from tools.platform import ROOT, Platform
 from tools.processes import free_port, spawn, stop
 
 INITIAL, DAMAGED = pb.STOCK_CHANGE_REASON_INITIAL_STOCK, pb.STOCK_CHANGE_REASON_DAMAGED
