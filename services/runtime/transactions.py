@@ -123,8 +123,13 @@ JOIN_WAIT = 0.003  # seconds the committer waits for units being built to join i
 # which ends the process when a call has not returned 10 s past it, then fires 25 s into a wedge
 # rather than 40. An environment variable so that the wedge test can make it shorter still.
 CALL_TIMEOUT = float(os.environ.get("KAFKA_TRANSACTION_CALL_TIMEOUT_SECONDS", "15"))
-# Units waiting this long with no transaction committed: the committer is stuck and health says so.
+# Units waiting this long with no transaction committed, or transactions failing this long with none
+# committed: the committer is stuck and health says so.
 STALL_SECONDS = 20.0
+# Transactions failing this long with none committed: the producer is broken for good (seen after a
+# broker restart: every write of a SERVING carting answered INTERNAL for minutes); a fresh process
+# is the cure, as for a hung call. Longer than a broker restart usually takes.
+FAILING_EXIT_SECONDS = 90.0
 # Test hook for the wedge test: the named transactional call (e.g. "send_offsets_to_transaction")
 # blocks for good, as librdkafka's does in #5456, so that the watchdog's answer can be seen.
 _HANG_IN = os.environ.get("SHOP_TEST_HANG_IN_KAFKA_CALL", "")
@@ -134,6 +139,7 @@ class Committer:
     """Owns the service's transactional producer and commits units of work in batches."""
 
     _waiting_since: float | None = None  # the first unit queued since the last commit (see stalled_for)
+    _failing_since: float | None = None  # the first failed transaction since the last commit
 
     def __init__(self, bootstrap: str, transactional_id: str, crash_before_commit: bool = False) -> None:
         self.transactional_id = transactional_id
@@ -161,11 +167,13 @@ class Committer:
 
     def stalled_for(self) -> float:
         """Seconds units of work have been waiting with no transaction committed (0 when none waits)."""
-        since = self._waiting_since
-        return 0.0 if since is None else time.monotonic() - since
+        now = time.monotonic()
+        return max((now - since for since in (self._waiting_since, self._failing_since) if since is not None),
+                   default=0.0)
 
     async def progressing(self) -> bool:
-        """A readiness check: no unit has waited STALL_SECONDS without a commit."""
+        """A readiness check: no unit has waited, and no transaction has failed, for STALL_SECONDS
+        without a commit."""
         if (stalled := self.stalled_for()) > STALL_SECONDS:
             raise RuntimeError(f"no transaction committed for {stalled:.0f} s while units of work wait")
         return True
@@ -267,12 +275,18 @@ class Committer:
                 await asyncio.to_thread(self._write, [work for work, _ in batch], deferred)
             except Exception as exc:
                 self._defer(deferred)  # they ride with the next try
+                now = time.monotonic()
+                self._failing_since = self._failing_since or now
+                if now - self._failing_since > FAILING_EXIT_SECONDS:
+                    watchdog.fatal(f"no transaction committed for {now - self._failing_since:.0f} s, every one "
+                                   f"failing (last: {exc}): producer broken, restarting", watchdog.EXIT_HUNG)
                 for work, done in batch:
                     self._settle(work, done, TransactionAborted(str(exc)))
                 if self._queue.empty():
                     self._waiting_since = None  # nothing waits: the units retry (or fail) on their own
                 continue
             self._waiting_since = None if self._queue.empty() else time.monotonic()
+            self._failing_since = None
             for work, done in batch:
                 self._settle(work, done, None)
 
