@@ -16,8 +16,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 from ordering.v1 import order_pb2
@@ -31,6 +32,7 @@ from tools.processes import free_port, spawn, stop
 from tools.shop import HOME, Shop, Shopper, Status
 
 ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 RETRIED_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL)
 
 
@@ -157,3 +159,15 @@ async def fresh_checkout(shop: Shop, sku: str, within: float = 180) -> order_pb2
             await asyncio.sleep(1)
     return await shop.until(order.order_id, lambda o: o.status in (
         Status.ORDER_STATUS_CONFIRMED, Status.ORDER_STATUS_SHIPPED), "confirmed", within=within)
+
+
+async def through_restarts(read: Callable[[], Awaitable[T]], within: float = 180) -> T:
+    """A read retried while the service it asks is down (being restarted by `supervised`)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await read()
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in RETRIED_CODES or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(1)
