@@ -8,6 +8,7 @@ Bounds are generous and stated: this runs on a loaded two-core machine beside ot
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 import uuid
@@ -41,22 +42,22 @@ async def checkouts_balance(shop: Shop, placed: list[order_pb2.Order], skus: lis
     """Every order settled; nothing charged twice; invoices numbered without gaps; stock balanced."""
     # A service the watchdog ends after a late wedge (at its first offset commit after the restart)
     # is restarted by `supervised`; the reads below wait for it instead of failing on its absence.
-    final = [await through_restarts(lambda o=o: shop.until(o.order_id, settled, "a final state",
-                                                           within=SETTLED_WITHIN)) for o in placed]
+    final = [await through_restarts(functools.partial(shop.until, o.order_id, settled, "a final state",
+                                                      within=SETTLED_WITHIN)) for o in placed]
     shipped = [o for o in final if o.status == Status.ORDER_STATUS_SHIPPED]
     for order in final:
-        payments = await through_restarts(lambda order=order: shop.payments_of(order.order_id))
+        payments = await through_restarts(functools.partial(shop.payments_of, order.order_id))
         captured = [p for p in payments if p.captured_amount.amount_minor]
         assert len(captured) <= 1, f"{order.order_number} charged {len(captured)} times"
         if order in shipped:
             assert captured[0].captured_amount.amount_minor == order.totals.total.amount_minor
-    invoices = [await through_restarts(lambda o=o: shop.invoice(o.order_id)) for o in shipped]
+    invoices = [await through_restarts(functools.partial(shop.invoice, o.order_id)) for o in shipped]
     assert all(i.status == invoice_pb2.INVOICE_STATUS_FINAL for i in invoices)
     numbers = sorted(int(re.sub(r"\D", "", i.invoice_number)) for i in invoices)
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers))) if numbers else True, numbers
     for sku in skus:
         sold = sum(line.quantity for o in shipped for line in o.lines if line.sku == sku)
-        level = await through_restarts(lambda sku=sku: shop.level(sku))
+        level = await through_restarts(functools.partial(shop.level, sku))
         assert stock_of(level) == (on_hand - sold, 0, on_hand - sold), sku
 
 
