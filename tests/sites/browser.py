@@ -1,0 +1,18 @@
+"""Debian's Chromium driven by Playwright (never a browser Playwright downloads), and where the
+screenshots of the sites' tests go (kept as test artifacts)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-quic"]
+SCREENSHOTS = Path(os.environ.get("SITES_SCREENSHOTS", Path(__file__).resolve().parents[2] / ".run" / "screenshots"))
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def launch_options() -> dict[str, object]:
+    return {"executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
