@@ -18,13 +18,15 @@ from typing import Any
 import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from jinja2_fragments import render_block
 from jinja2_fragments.fastapi import Jinja2Blocks
 from starlette.exceptions import HTTPException
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from sites.runtime.calls import WHAT_IT_DOES, ServiceUnavailable
 
 VARY = "HX-Request, HX-Boosted, HX-History-Restore-Request"
+LAYOUT = "base.html"  # every page extends it; it holds the blocks swapped out of band
 log = logging.getLogger(__name__)
 
 # A service's refusal, as the page that shows it: NOT_FOUND and PERMISSION_DENIED are both "not found",
@@ -61,8 +63,17 @@ def page(request: Request, name: str, context: dict[str, Any] | None = None, *, 
     tpl: Jinja2Blocks = request.app.state.templates
     fragment = block is not None and wants_fragment(request)
     context = {**(context or {}), "fragment": fragment}
-    kwargs: dict[str, Any] = {"block_names": [block, *oob]} if fragment else {}
-    response = tpl.TemplateResponse(request, name, context, status_code=status, **kwargs)
+    if not fragment:
+        response: Response = tpl.TemplateResponse(request, name, context, status_code=status)
+    else:
+        for processor in tpl.context_processors:
+            context.update(processor(request))
+        context["request"] = request
+        parts = [render_block(tpl.env, name, str(block), context)]
+        # An out-of-band block is usually the layout's (the header's counter), not the page's own.
+        own = tpl.env.get_template(name).blocks
+        parts += [render_block(tpl.env, name if extra in own else LAYOUT, extra, context) for extra in oob]
+        response = HTMLResponse("".join(parts), status_code=status)
     response.headers["Vary"] = VARY
     if private:  # a page with personal data is kept by no cache, the browser's history cache included
         response.headers["Cache-Control"] = "no-store"

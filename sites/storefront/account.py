@@ -82,8 +82,8 @@ async def register_check(request: Request, field: Annotated[str, Form(pattern="^
                          email: Email = "", password: Password = "") -> Response:
     errors = {"email": await email_problem(request, email)} if field == "email" else \
         {"password": password_problem(password, email)}
-    return page(request, "register.html", {"values": {"email": email}, "errors": errors}, block=f"f_{field}",
-                oob=(), private=True)
+    return page(request, "field_error.html", {"name": field, "error": errors[field]}, block="error", oob=(),
+                private=True)
 
 
 @router.post("/register", summary="Create an account")

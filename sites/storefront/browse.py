@@ -24,7 +24,8 @@ SORTS = {"relevance": catalog_api.PRODUCT_SORT_UNSPECIFIED, "price-asc": catalog
          "price-desc": catalog_api.PRODUCT_SORT_PRICE_DESC, "name": catalog_api.PRODUCT_SORT_NAME_ASC,
          "newest": catalog_api.PRODUCT_SORT_NEWEST}
 Sort = Literal["relevance", "price-asc", "price-desc", "name", "newest"]
-Price = Annotated[Decimal | None, Query(ge=0, le=1_000_000, max_digits=9, decimal_places=2)]
+# A form sends an empty box as "": no bound. Euros with up to two decimals otherwise.
+Price = Annotated[str, Query(max_length=10, pattern=r"^(\d{1,7}(\.\d{1,2})?)?$")]
 Text = Annotated[str, Query(max_length=200)]
 Id = Annotated[str, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]*$")]
 PathId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -39,23 +40,23 @@ async def home(request: Request) -> Response:
 
 
 @router.get("/search", summary="Search products with filters, sort and paging")
-async def search(request: Request, q: Text = "", category: Id = "", seller: Id = "", min_price: Price = None,
-                 max_price: Price = None, in_stock: bool = False, sort: Sort = "relevance",
+async def search(request: Request, q: Text = "", category: Id = "", seller: Id = "", min_price: Price = "",
+                 max_price: Price = "", in_stock: bool = False, sort: Sort = "relevance",
                  page_token: Annotated[str, Query(max_length=200)] = "") -> Response:
     return await _listing(request, q=q, category_id=category, seller=seller, min_price=min_price,
                           max_price=max_price, in_stock=in_stock, sort=sort, page_token=page_token)
 
 
 @router.get("/c/{category_id}", summary="A category and everything below it")
-async def category(request: Request, category_id: PathId, q: Text = "", seller: Id = "", min_price: Price = None,
-                   max_price: Price = None, in_stock: bool = False, sort: Sort = "relevance",
+async def category(request: Request, category_id: PathId, q: Text = "", seller: Id = "", min_price: Price = "",
+                   max_price: Price = "", in_stock: bool = False, sort: Sort = "relevance",
                    page_token: Annotated[str, Query(max_length=200)] = "") -> Response:
     return await _listing(request, q=q, category_id=category_id, seller=seller, min_price=min_price,
                           max_price=max_price, in_stock=in_stock, sort=sort, page_token=page_token, own_page=True)
 
 
-async def _listing(request: Request, *, q: str, category_id: str, seller: str, min_price: Decimal | None,
-                   max_price: Decimal | None, in_stock: bool, sort: str, page_token: str,
+async def _listing(request: Request, *, q: str, category_id: str, seller: str, min_price: str,
+                   max_price: str, in_stock: bool, sort: str, page_token: str,
                    own_page: bool = False) -> Response:
     tree = await categories(request)
     by_id = {c.category_id: c for c in tree}
@@ -66,13 +67,13 @@ async def _listing(request: Request, *, q: str, category_id: str, seller: str, m
     listing = catalog_api.ListProductsRequest(
         query=q.strip(), category_id=category_id, seller_id=seller, in_stock_only=in_stock, sort=SORTS[sort],
         page=paging_pb2.PageRequest(page_size=PAGE_SIZE, page_token=page_token))
-    if min_price is not None:
-        listing.min_price.CopyFrom(money_pb2.Money(amount_minor=int(min_price * 100), currency=currency))
-    if max_price is not None:
-        listing.max_price.CopyFrom(money_pb2.Money(amount_minor=int(max_price * 100), currency=currency))
+    if min_price:
+        listing.min_price.CopyFrom(money_pb2.Money(amount_minor=int(Decimal(min_price) * 100), currency=currency))
+    if max_price:
+        listing.max_price.CopyFrom(money_pb2.Money(amount_minor=int(Decimal(max_price) * 100), currency=currency))
     answer = await Calls.of(request).cataloging.ListProducts(listing)
     filters = {"q": q, "category": category_id, "seller": seller, "in_stock": in_stock, "sort": sort,
-               "min_price": "" if min_price is None else min_price, "max_price": "" if max_price is None else max_price}
+               "min_price": min_price, "max_price": max_price}
     return page(request, "search.html", {
         "products": answer.products, "next_token": answer.page.next_page_token, "total": answer.page.total_size,
         "page_token": page_token, "filters": filters, "query": q, "current": current,

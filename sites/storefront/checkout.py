@@ -40,7 +40,7 @@ def _address(stored: dict[str, Any] | None) -> Any:
 
 
 async def _render(request: Request, *, errors: dict[str, str] | None = None, status: int = 200,
-                  cart: Any = None) -> Response:
+                  cart: Any = None, values: dict[str, str] | None = None) -> Response:
     state = _state(request)
     cart = cart or await current_cart(request)
     if cart is None or not cart.lines:
@@ -56,7 +56,7 @@ async def _render(request: Request, *, errors: dict[str, str] | None = None, sta
     return page(request, "checkout.html", {
         "cart": cart, "book": await address_book(request), "ship": ship, "bill": _address(state.get("bill")),
         "options": options, "card": state.get("card"), "key": state.get("key", ""), "errors": errors or {},
-        "step": _step(state, cart)}, status=status, private=True)
+        "values": values or {}, "step": _step(state, cart)}, status=status, private=True)
 
 
 def _step(state: dict[str, Any], cart: Any) -> str:
@@ -124,16 +124,18 @@ async def choose_shipping(request: Request, option: Annotated[str, Form(min_leng
 
 
 @router.post("/checkout/payment", summary="Enter the card")
-async def card(request: Request, card_name: Field, card_number: Annotated[str, Form(max_length=30)],
-               card_expiry: Annotated[str, Form(max_length=7)],
-               card_cvc: Annotated[str, Form(max_length=4)]) -> Response:
+async def card(request: Request, card_name: Field = "", card_number: Annotated[str, Form(max_length=30)] = "",
+               card_expiry: Annotated[str, Form(max_length=7)] = "",
+               card_cvc: Annotated[str, Form(max_length=4)] = "") -> Response:
     if person(request) is None:
         return sign_in_first(request)
     checked, errors = check_card(card_number, card_expiry, card_cvc, datetime.now(UTC).date())
     if not card_name.strip():
         errors["card_name"] = "Enter the name on the card."
     if checked is None or errors:
-        return await _render(request, errors=errors, status=422)
+        # What was typed comes back, except the number and the security code, which are never echoed.
+        return await _render(request, errors=errors, status=422,
+                             values={"card_name": card_name, "card_expiry": card_expiry})
     state = _state(request)
     state["card"] = str(checked)  # brand and last four digits; the number itself is never kept
     state.pop("key", None)

@@ -22,8 +22,10 @@ import grpc
 from billing.v1 import billing_service_pb2 as billing_api
 from fastapi import APIRouter, Form, Header, HTTPException, Path, Request
 from fastapi.sse import EventSourceResponse, format_sse_event
+from jinja2_fragments import render_block
 from ordering.v1 import order_pb2
 from ordering.v1 import order_service_pb2 as order_api
+from shipping.v1 import shipment_pb2
 from shipping.v1 import shipping_service_pb2 as shipping_api
 from shop.common.v1 import paging_pb2
 from starlette.responses import RedirectResponse, Response
@@ -34,8 +36,9 @@ from sites.storefront.shop import person
 
 router = APIRouter()
 OrderId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-# A status after which nothing more happens on its own: the stream closes, polling stops.
-FINAL = {order_pb2.ORDER_STATUS_DELIVERED, order_pb2.ORDER_STATUS_CANCELLED, order_pb2.ORDER_STATUS_REFUNDED}
+# A status after which nothing more happens to the order: the stream closes, polling stops. (A delivered
+# order is not final: a refund may still be asked for.)
+FINAL = {order_pb2.ORDER_STATUS_CANCELLED, order_pb2.ORDER_STATUS_REFUNDED}
 STREAM_SECONDS = 300  # a page open longer reconnects (EventSource does it by itself) and gets a fresh snapshot
 STEP_WAIT = (0.0, 0.2, 0.5, 1.0, 2.0)  # ordering may take the event into account a moment after Kafka has it
 
@@ -86,16 +89,39 @@ async def _timeline(request: Request, order_id: str) -> list[Any]:
         order_api.GetOrderTimelineRequest(order_id=order_id))).entries)
 
 
-def _view(order: Any, timeline: list[Any]) -> dict[str, Any]:
+def _view(order: Any, timeline: list[Any], shipment: Any = None) -> dict[str, Any]:
     remaining = [(line.sku, line.quantity - line.refunded_quantity) for line in order.lines]
     return {"order": order, "timeline": [(entry_id(e, i), e) for i, e in enumerate(timeline)],
             "status": STATUS.get(order.status, "Processing"), "final": order.status in FINAL,
+            # something is under way within seconds: a page without JavaScript refreshes itself meanwhile
+            "busy": order.status == order_pb2.ORDER_STATUS_PENDING
+            or any(r.status == order_pb2.REFUND_STATUS_REQUESTED for r in order.refunds),
             "steps": STEPS, "can_cancel": order.status in (order_pb2.ORDER_STATUS_PENDING,
-                                                          order_pb2.ORDER_STATUS_CONFIRMED),
+                                                          order_pb2.ORDER_STATUS_CONFIRMED)
+            # ordering counts an order as shipped once its label is printed; until the carrier has the
+            # parcel it can still be cancelled
+            or (order.status == order_pb2.ORDER_STATUS_SHIPPED and shipment is not None
+                and shipment.status == shipment_pb2.SHIPMENT_STATUS_LABEL_CREATED),
             "can_refund": order.status in (order_pb2.ORDER_STATUS_DELIVERED,
                                            order_pb2.ORDER_STATUS_PARTIALLY_REFUNDED)
             and any(q > 0 for _, q in remaining),
             "refund_key": str(uuid.uuid4())}
+
+
+async def _shipment(request: Request, order: Any, *, with_scans: bool = False) -> tuple[Any, list[Any]]:
+    """The order's shipment and its carrier scans; none when there is none yet or shipping is down
+    (the order page stays, only the parcel's part is missing)."""
+    if not order.shipment_id:
+        return None, []
+    shipping = Calls.of(request).shipping
+    try:
+        shipment = (await shipping.GetShipment(shipping_api.GetShipmentRequest(
+            shipment_id=order.shipment_id))).shipment
+        scans = list((await shipping.ListTrackingEvents(shipping_api.ListTrackingEventsRequest(
+            shipment_id=order.shipment_id))).tracking_events) if with_scans else []
+    except ServiceUnavailable:
+        return None, []
+    return shipment, scans
 
 
 @router.get("/orders", summary="Order history")
@@ -113,15 +139,10 @@ async def detail(request: Request, order_id: OrderId) -> Response:
     if person(request) is None:
         return sign_in_first(request)
     order = await _order(request, order_id)
-    tracking: list[Any] = []
-    if order.shipment_id:
-        try:
-            tracking = list((await Calls.of(request).shipping.ListTrackingEvents(
-                shipping_api.ListTrackingEventsRequest(shipment_id=order.shipment_id))).tracking_events)
-        except ServiceUnavailable:  # the order page stays; only the parcel's scans are missing
-            tracking = []
+    shipment, tracking = await _shipment(request, order, with_scans=True)
     flash = request.query_params.get("done", "")[:40]
-    return page(request, "order.html", {**_view(order, await _timeline(request, order_id)), "tracking": tracking,
+    return page(request, "order.html", {**_view(order, await _timeline(request, order_id), shipment),
+                                        "tracking": tracking,
                                         "flash": flash}, private=True)
 
 
@@ -130,7 +151,7 @@ async def progress(request: Request, order_id: OrderId) -> Response:
     if person(request) is None:
         return sign_in_first(request)
     order = await _order(request, order_id)
-    view = _view(order, await _timeline(request, order_id))
+    view = _view(order, await _timeline(request, order_id), (await _shipment(request, order))[0])
     # 286 tells htmx to stop polling: nothing more will happen to this order on its own.
     return page(request, "order.html", view, block="progress", private=True, status=286 if view["final"] else 200,
                 oob=())
@@ -150,17 +171,23 @@ async def _events(request: Request, order_id: str, last_event_id: str) -> AsyncI
     templates = request.app.state.templates
     feed = request.app.state.feed
 
+    csrftoken = request.scope["csrftoken"]() if "csrftoken" in request.scope else ""
+
     def render(block: str, **context: Any) -> str:
-        from jinja2_fragments import render_block
-        return str(render_block(templates.env, "order.html", block, {**context, "steps": STEPS,
-                                                                      "request": request}))
+        return str(render_block(templates.env, "order.html", block, {
+            **context, "steps": STEPS, "request": request, "csrftoken": csrftoken, "live": True}))
+
+    async def status_event(order: Any, timeline: list[Any]) -> bytes:
+        """The status, and the actions it allows (cancel, refund) swapped out of band."""
+        view = _view(order, timeline, (await _shipment(request, order))[0])
+        return format_sse_event(event="status", data_str=render("status", **view) + render("actions", **view))
 
     async with feed.watch(order_id) as changes:
         order = await _order(request, order_id)
         timeline = await _timeline(request, order_id)
         ids = [entry_id(e, i) for i, e in enumerate(timeline)]
         view = _view(order, timeline)
-        yield format_sse_event(event="status", data_str=render("status", **view))
+        yield await status_event(order, timeline)
         if last_event_id in ids:  # a reconnecting page: only the steps it has not seen
             start = ids.index(last_event_id) + 1
             for i in range(start, len(timeline)):
@@ -185,7 +212,7 @@ async def _events(request: Request, order_id: str, last_event_id: str) -> AsyncI
                 eid = entry_id(timeline[i], i)
                 yield format_sse_event(event="step", id=eid, data_str=render("step", id=eid, e=timeline[i]))
             sent = len(timeline)
-            yield format_sse_event(event="status", data_str=render("status", **_view(order, timeline)))
+            yield await status_event(order, timeline)
         if order.status in FINAL:
             yield format_sse_event(event="done", data_str="")
 
