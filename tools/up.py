@@ -74,6 +74,7 @@ def seed_registry(env: dict[str, str]) -> str:
 
 
 REGISTRY_PORT = int(os.environ.get("SCHEMA_REGISTRY_PORT", 8081))
+STOREFRONT_PORT = int(os.environ.get("STOREFRONT_PORT", 9000))
 PROCESSES: list[Process] = [
     Process("registry", [sys.executable, "-m", "registry", "serve"], REGISTRY_PORT,
             http_ok(f"http://127.0.0.1:{REGISTRY_PORT}/ready"),
@@ -82,6 +83,10 @@ PROCESSES: list[Process] = [
               f"gRPC, with reflection: grpcurl -plaintext 127.0.0.1:{service.port} list",
               depends_on=("registry", *service.depends_on))
       for name, service in declared().items()),
+    # The storefront, once the services it shows are up (tools/demo_data.py draws its pictures for it).
+    Process("storefront", [sys.executable, "-m", "sites.storefront"], STOREFRONT_PORT,
+            http_ok(f"http://127.0.0.1:{STOREFRONT_PORT}/healthz"), f"the shop: http://localhost:{STOREFRONT_PORT}",
+            depends_on=tuple(declared())),
 ]
 
 

@@ -86,9 +86,9 @@ class EventFeed:
                 message = consumer.poll(0.5)
                 if message is None:
                     continue
-                if message.error():
-                    if message.error().code() != KafkaError._PARTITION_EOF:
-                        log.warning("live feed: %s", message.error())
+                if (error := message.error()) is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        log.warning("live feed: %s", error)
                     continue
                 self._dispatch(message)
         finally:

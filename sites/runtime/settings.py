@@ -8,11 +8,19 @@ plus what only a web site needs.
 
 from __future__ import annotations
 
+import os
 import secrets
+from collections.abc import Iterable
+from typing import Self
 
 from pydantic import Field
 
 from services.runtime.config import ServiceSettings
+
+# DESIGN.md's ports of the sites. The services declare theirs in services/<name>/bootstrap.py; the sites
+# are not declared processes yet (tools/platform.py would wait for their gRPC health), so their default
+# is here until the process declarations learn an HTTP health check.
+SITE_PORTS = {"storefront": 9000, "backoffice": 9010}
 
 
 class SiteSettings(ServiceSettings):
@@ -27,3 +35,8 @@ class SiteSettings(ServiceSettings):
     # An idle session is forgotten after this long.
     session_idle_seconds: int = Field(2 * 3600, gt=0, validation_alias="SITE_SESSION_IDLE_SECONDS",
                                       description="a number of seconds > 0")
+
+    @classmethod
+    def load(cls, service: str, calls: Iterable[str] = ()) -> Self:
+        os.environ.setdefault(f"{service.upper()}_PORT", str(SITE_PORTS[service]))
+        return super().load(service, calls)

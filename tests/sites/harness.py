@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.platform import ROOT, SERVICES, Platform
+from tools.platform import ROOT, SERVICES, Platform
 from tools.processes import free_port, spawn, stop
 
 
@@ -34,7 +34,7 @@ class Storefront:
 
     @classmethod
     async def open(cls, platform: Platform, *, demo: bool = True, **extra_env: str) -> Storefront:
-        await platform.start(*SERVICES)
+        await platform.start(*SERVICES, within=240)  # nine processes at once: slow on a busy machine
         port = free_port()
         env = {**platform.env("profiling"), "STOREFRONT_URL": f"http://127.0.0.1:{port}"}
         env.pop("PROFILING_PORT")
