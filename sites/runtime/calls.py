@@ -35,6 +35,10 @@ from sites.runtime.sessions import Session, session_of
 # Streams (PDFs) are not covered by the channel's default deadline, which is for unary calls.
 STREAM_TIMEOUT_SECONDS = 15.0
 
+# Calls that hash a password (argon2, slow by design, slower on a busy machine) get longer than the
+# channel's default deadline.
+SLOW_RPCS = {"RegisterCustomer": 15.0, "Authenticate": 15.0, "ChangePassword": 15.0, "CreateStaffMember": 15.0}
+
 STUBS: dict[str, type[Any]] = {
     "profiling": ProfileServiceStub, "cataloging": CatalogServiceStub, "stocking": StockServiceStub,
     "carting": CartServiceStub, "ordering": OrderServiceStub, "paying": PaymentServiceStub,
@@ -96,7 +100,7 @@ class _Service:
 
         async def unary(request: Any) -> Any:
             try:
-                return await method(request, metadata=self.metadata)
+                return await method(request, metadata=self.metadata, timeout=SLOW_RPCS.get(rpc))
             except grpc.aio.AioRpcError as exc:
                 raise self._outage(exc) from exc
 

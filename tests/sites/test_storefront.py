@@ -357,4 +357,25 @@ async def test_schemathesis_finds_no_server_error(storefront: Storefront, tmp_pa
         # the live stream stays open by design; signing out would end the session the rest runs with
         "--exclude-path", "/orders/{order_id}/live", "--exclude-path", "/logout",
     ], capture_output=True, text=True, timeout=400, cwd=tmp_path)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS / "schemathesis.txt").write_text(run.stdout)  # kept with the screenshots: what it tried
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    tested = re.search(r"Tested: (\d+)", run.stdout)
+    cases = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
+    assert tested and int(tested.group(1)) >= 30, run.stdout[-2000:]  # every route but the two left out
+    assert cases and int(cases.group(1)) > 100 and cases.group(1) == cases.group(2), run.stdout[-2000:]
+
+
+async def test_a_service_down_gives_a_page_that_says_so_and_the_rest_still_works(storefront: Storefront) -> None:
+    """Runs last: it stops services of the module's shared platform."""
+    shopper = Shopper(storefront)
+    product = re.findall(r'href="(/p/[^"]+)"', (await shopper.client.get("/search?q=cocoa")).text)[0]
+    storefront.platform.kill("stocking")
+    without_stock = await shopper.client.get(product)
+    assert without_stock.status_code == 200 and "Stock status is unavailable right now." in without_stock.text
+    assert "Add to cart" in without_stock.text
+    storefront.platform.kill("cataloging")
+    down = await shopper.client.get("/")
+    assert down.status_code == 503 and "handles the catalogue is not answering" in down.text
+    assert "Traceback" not in down.text and "Lumière" in down.text  # the shop's own page, no trace
+    assert (await shopper.client.get("/login")).status_code == 200  # what needs no catalogue still works
