@@ -35,7 +35,7 @@ contracts: gen
 lint: gen
 	$(BUF) lint
 	$(PY) -m ruff check .
-	$(PY) -m mypy services registry tools tests
+	$(PY) -m mypy services registry tools tests sites
 
 breaking: setup
 	$(BUF) breaking --against registry/published/image.json

@@ -77,6 +77,7 @@ def seed_registry(env: dict[str, str]) -> str:
 
 
 REGISTRY_PORT = int(os.environ.get("SCHEMA_REGISTRY_PORT", 8081))
+STOREFRONT_PORT = int(os.environ.get("STOREFRONT_PORT", 9000))
 PROCESSES: list[Process] = [
     Process("registry", [sys.executable, "-m", "registry", "serve"], REGISTRY_PORT,
             http_ok(f"http://127.0.0.1:{REGISTRY_PORT}/ready"),
@@ -88,6 +89,10 @@ PROCESSES: list[Process] = [
               # its own, NOT_SERVING meanwhile, so its start-up (mostly imports) overlaps the registry's.
               depends_on=("kafka", *service.depends_on))
       for name, service in declared().items()),
+    # The storefront, once the services it shows are up (tools/demo_data.py draws its pictures for it).
+    Process("storefront", [sys.executable, "-m", "sites.storefront"], STOREFRONT_PORT,
+            http_ok(f"http://127.0.0.1:{STOREFRONT_PORT}/healthz"), f"the shop: http://localhost:{STOREFRONT_PORT}",
+            depends_on=tuple(declared())),
 ]
 
 
