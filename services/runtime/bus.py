@@ -191,12 +191,15 @@ class EventBus:
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         await asyncio.to_thread(self._ensure_topics, admin)
         await asyncio.to_thread(ensure_changelog_topics, admin, self.stores)
-        await asyncio.to_thread(self.committer.init)
-        count = await asyncio.to_thread(restore, self.bootstrap, self.stores)
-        log.info("restored %d changelog records into %d stores", count, len(self.stores))
-        for step in self._startup_steps:
-            await asyncio.to_thread(step)
-        self.restored = True
+        # A retried start (the registry not seeded yet, say) resumes here: the producer's transactions are
+        # initialised once (a second init_transactions is refused) and the stores are not restored twice.
+        if not self.restored:
+            await asyncio.to_thread(self.committer.init)
+            count = await asyncio.to_thread(restore, self.bootstrap, self.stores)
+            log.info("restored %d changelog records into %d stores", count, len(self.stores))
+            for step in self._startup_steps:
+                await asyncio.to_thread(step)
+            self.restored = True
         for topic in self.topics.values():
             if topic.producer != self.service:
                 continue
