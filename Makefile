@@ -21,15 +21,10 @@ up: gen
 test: lint gates
 	$(PY) -m tools.testenv -- $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q
 
-# The merge gate: its stages in order, stopping at the first that fails; each names what broke and for whom.
-gate = @echo "gate $(1)/5: $(2)"; $(3) || { echo "gate $(1)/5 FAILED: $(2) (what broke is listed above)"; exit 1; }
-
+# The merge gate (tools/gates.py): five stages in order, stopping at the first that fails; each names what
+# broke and for whom, and a table of the stages and their times ends it.
 gates: gen
-	$(call gate,1,buf lint,$(BUF) lint)
-	$(call gate,2,buf breaking against the last published schemas,$(BUF) breaking --against registry/published/image.json)
-	$(call gate,3,registry compatibility of every event subject,$(PY) -m registry check)
-	$(call gate,4,every consumer contract verified against its provider,$(PY) -m tools.contracts verify)
-	$(call gate,5,contracts and their page current and every pair covered,$(PY) -m tools.contracts stale)
+	$(PY) -m tools.gates
 
 # The consumers' side of the contracts: each example through the consumer's real handler, then the Pact
 # files and their page written to consumers-contracts/ (commit them with the change that made them).
@@ -40,7 +35,7 @@ contracts: gen
 lint: gen
 	$(BUF) lint
 	$(PY) -m ruff check .
-	$(PY) -m mypy services registry tools tests
+	$(PY) -m mypy services registry tools tests sites
 
 breaking: setup
 	$(BUF) breaking --against registry/published/image.json

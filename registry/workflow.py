@@ -1,9 +1,10 @@
 """The schema publishing workflow that teams run by hand and CI runs on every change.
 
 check:   1. buf lint  2. buf breaking against the last published image  3. the published history is
-         intact (append-only)  4. every event subject (and each import it references) is asked of a
-         registry — SCHEMA_REGISTRY_URL, or an ephemeral one started on Kafka (KAFKA_BOOTSTRAP) and
-         filled from the history — whether the working tree's schema is compatible under its level.
+         intact, and starts with every version main published (main_problems: git history)  4. every
+         event subject (and each import it references) is asked of a registry — SCHEMA_REGISTRY_URL, or
+         an ephemeral one started on Kafka (KAFKA_BOOTSTRAP) and filled from the history — whether the
+         working tree's schema is compatible under its level.
 publish: the same, then registers references first, then subjects, appends what it registered to
          registry/published/ and refreshes the image.
 Exit 0 when everything passes, 1 when something is incompatible or broken, 2 for usage or
@@ -324,23 +325,44 @@ def check_registry(client: Client, work: Plan, root: Path, report: Report, regis
     return published
 
 
-def image_problems(history: History, entries: list[Entry], root: Path) -> list[str]:
-    """The last published version of each subject must be what image.json holds: this catches
-    the removal of a history's newest entries, which the chain alone cannot see."""
-    if not entries:
-        return []
-    if not history.image.exists():
-        return [f"history: {history.image} is missing"]
-    files = load_image(history.image)
-    subjects = {name: name for name in files} | event_files(root, files)
-    latest = {e.subject: e for e in entries}
-    problems = []
-    for subject, name in subjects.items():
-        e = latest.get(subject)
-        if e is not None and e.schema and proto.to_text(files[name]) != e.schema:
-            problems.append(f"history: the last published {subject} is v{e.version}, which is not what "
-                            f"{history.image.name} holds: a newer published version was removed")
-    return problems
+def git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+
+
+def main_problems(history: History, root: Path) -> tuple[list[str], str]:
+    """Every version main has published is still there, unchanged and in its place: each version of index.jsonl
+    in main's git history (up to where this checkout left main: on main itself, every commit before the working
+    tree) must be the start of the working tree's. The chain of hashes alone cannot see a history that lost its
+    newest lines, or whose last line was edited. Returns the problems and what was compared."""
+    if git(root, "rev-parse", "--verify", "-q", "HEAD").returncode != 0:
+        return [], "not compared with main's: not a git checkout"
+    base = next((found for ref in ("main", "origin/main")
+                 if (found := git(root, "merge-base", "HEAD", ref).stdout.strip())), "HEAD")
+    path = history.index.relative_to(root).as_posix()
+    commits = git(root, "log", "--reverse", "--format=%H", base, "--", path).stdout.split()
+    now = history.index.read_text().splitlines() if history.index.exists() else []
+    where_now = {line: n for n, line in enumerate(now, 1)}
+    versions_now = set()
+    for line in now:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            versions_now.add((json.loads(line)["subject"], json.loads(line)["version"]))
+    problems: dict[tuple[str, int], str] = {}  # by version, naming the commit that first published it
+    for commit in commits:
+        for n, line in enumerate(git(root, "show", f"{commit}:{path}").stdout.splitlines(), 1):
+            if n <= len(now) and now[n - 1] == line:
+                continue
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                raw = json.loads(line)
+                version = (raw["subject"], raw["version"])
+                if line in where_now:
+                    what = f"was moved from line {n} to line {where_now[line]} of {history.index.name}"
+                elif version in versions_now:
+                    what = f"was edited (its line in {history.index.name} is not the one main published)"
+                else:
+                    what = f"was removed from {history.index.name}"
+                problems.setdefault(version, f"history: {version[0]} v{version[1]}, published by main in commit "
+                                    f"{commit[:12]}, {what}: the published history is append-only")
+    return list(problems.values()), f"compared with main's {len(commits)} commit(s) that published"
 
 
 def run(root: Path, publish: bool) -> int:
@@ -356,9 +378,10 @@ def run(root: Path, publish: bool) -> int:
         if result.returncode != 0:
             report.failures += [f"{what}: {line}" for line in (result.stdout + result.stderr).splitlines() if line]
     entries, problems = history.load()
-    problems += image_problems(history, entries, root) if not problems else []
+    rewritten, compared = main_problems(history, root)
+    problems += rewritten
     report.failures += problems
-    print(f"published history: {'ok' if not problems else 'BROKEN'} ({len(entries)} versions)")
+    print(f"published history: {'ok' if not problems else 'BROKEN'} ({len(entries)} versions; {compared})")
     with tempfile.TemporaryDirectory(prefix="registry-image-") as tmp:
         built = build_image(root, Path(tmp) / "image.binpb")
         if built.returncode != 0:

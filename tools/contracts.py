@@ -11,9 +11,10 @@ and each call it makes, the example it relies on (a real Protobuf message holdin
 consumer reads) and the check that runs its real handler or caller on it; `providers/<service>.py`
 says how a provider reaches each state a consumer names. No Pact plugin is reachable here, so bodies
 travel in the canonical proto3 JSON mapping (field names as in the .proto); the contract pins every
-field of the example (present, of its type; an enum among its values; a list with at least one such
-element) and allows everything else. A field the consumer relies on is one it needs filled: proto3
-JSON leaves out default values, so a provider that stops filling a field breaks the contract too.
+field of the example (present, of its type; an enum among the values the consumer says it handles; a
+list with at least one such element) and allows everything else. A field the consumer relies on is one it
+needs filled: proto3 JSON leaves out default values, so a provider that stops filling a field breaks the
+contract too.
 
 In-process services: the real stores, handlers and servicers on an EventBus that never starts, whose
 units of work apply in memory (MemoryCommitter) and whose events go through the real serializer
@@ -32,12 +33,13 @@ import importlib
 import json
 import os
 import pkgutil
+import re
 import sys
 import tempfile
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -79,32 +81,73 @@ def parse(body: str | bytes | dict[str, Any], message_class: type[M]) -> M:
     return json_format.ParseDict(raw, message_class())
 
 
-def matchers(message: Message) -> dict[str, Any]:
-    """A Pact body pinning every field set in `message`: present and of its type, nothing else asked."""
+@dataclass(frozen=True)
+class Rule:
+    """What a consumer's code handles in one field, beyond the field's type: the values it knows (an enum's,
+    or a string's), or a pattern its values match. Said in the consumer's declaration, so that its contract
+    changes when its code does, never because the schema grew."""
+
+    values: tuple[Any, ...] = ()
+    pattern: str = ""
+    why: str = ""
+
+
+def one_of(*values: Any) -> Rule:
+    """The values the consumer handles: enum values (their numbers, from the generated code) or strings."""
+    return Rule(values=values)
+
+
+def matching(pattern: str, why: str) -> Rule:
+    """A pattern the consumer relies on (for a string, or an int64, which proto3 JSON writes as a string)."""
+    return Rule(pattern=pattern, why=why)
+
+
+CURRENCY = matching(r"^[A-Z]{3}$", "an ISO 4217 code")
+POSITIVE = matching(r"^[1-9][0-9]*$", "above zero")
+
+
+def matchers(message: Message, handles: dict[str, Rule] | None = None) -> dict[str, Any]:
+    """A Pact body pinning every field set in `message`: present and of its type, nothing else asked. An
+    enum is pinned to the values `handles` gives for its path ("order_cancelled.reason"), else to the
+    example's own value: a consumer handles what it says it handles, whatever the schema may add."""
+    rules, used = handles or {}, set[str]()
+    body = _matchers(message, rules, "", used)
+    unused = set(rules) - used
+    if unused:
+        raise DeclarationError(f"a rule names {', '.join(sorted(unused))}, which the example does not set")
+    return body
+
+
+def _matchers(message: Message, rules: dict[str, Rule], prefix: str, used: set[str]) -> dict[str, Any]:
     raw = as_json(message)
-    return {f.name: _field_matcher(f, value, raw[f.name]) for f, value in message.ListFields()}
+    return {f.name: _field_matcher(f, value, raw[f.name], rules, f"{prefix}{f.name}", used)
+            for f, value in message.ListFields()}
 
 
-def _field_matcher(f: descriptor.FieldDescriptor, value: Any, raw: Any) -> Any:
+def _field_matcher(f: descriptor.FieldDescriptor, value: Any, raw: Any, rules: dict[str, Rule], path: str,
+                   used: set[str]) -> Any:
     if f.message_type is not None and f.message_type.GetOptions().map_entry:
         value_field = f.message_type.fields_by_name["value"]
-        return {key: _one(value_field, value[key], raw[str(key)]) for key in value}
+        return {key: _one(value_field, value[key], raw[str(key)], rules, f"{path}.{key}", used) for key in value}
     if f.is_repeated:
-        return match.each_like(_one(f, value[0], raw[0]), min=1)
-    return _one(f, value, raw)
+        return match.each_like(_one(f, value[0], raw[0], rules, f"{path}[]", used), min=1)
+    return _one(f, value, raw, rules, path, used)
 
 
-def _one(f: descriptor.FieldDescriptor, value: Any, raw: Any) -> Any:
+def _one(f: descriptor.FieldDescriptor, value: Any, raw: Any, rules: dict[str, Rule], path: str,
+         used: set[str]) -> Any:
+    if (rule := rules.get(path)) is not None:
+        used.add(path)
+        return _ruled(f, raw, rule, path)
     if f.message_type is not None:
         name = f.message_type.full_name
         if name == "google.protobuf.Timestamp":
             return match.regex(raw, regex=TIMESTAMP)
         if name.startswith("google.protobuf."):  # Duration, wrappers ...: their JSON form, by type
             return match.like(raw)
-        return matchers(value)
+        return _matchers(value, rules, f"{path}.", used)
     if f.enum_type is not None:
-        names = [v.name for v in f.enum_type.values if v.number != 0]
-        return match.regex(raw, regex=f"^({'|'.join(names)})$")
+        return match.regex(raw, regex=f"^({re.escape(raw)})$")
     if f.type in INT64_TYPES:
         return match.regex(raw, regex=INT64)
     if f.type == FD.TYPE_BOOL:
@@ -114,6 +157,21 @@ def _one(f: descriptor.FieldDescriptor, value: Any, raw: Any) -> Any:
     if f.cpp_type in (FD.CPPTYPE_INT32, FD.CPPTYPE_UINT32):
         return match.int(raw)
     return match.str(raw)  # strings, and bytes as base64
+
+
+def _ruled(f: descriptor.FieldDescriptor, raw: Any, rule: Rule, path: str) -> Any:
+    """A field pinned by the consumer's rule; the example itself must keep to it."""
+    if not isinstance(raw, str):
+        raise DeclarationError(f"the rule on {path} needs a string in proto3 JSON (a string, an enum, an int64)")
+    if rule.values:
+        names = [f.enum_type.values_by_number[v].name if f.enum_type is not None and isinstance(v, int) else str(v)
+                 for v in rule.values]
+        regex = f"^({'|'.join(re.escape(n) for n in names)})$"
+    else:
+        regex = rule.pattern
+    if not re.search(regex, raw):
+        raise DeclarationError(f"the example's {path} {raw!r} breaks its own rule {regex} {rule.why}".rstrip())
+    return match.regex(raw, regex=regex)
 
 
 def field_paths(body: Any, prefix: str = "") -> list[str]:
@@ -168,6 +226,7 @@ class Expectation:
     request: Message | None = None
     response: Message | None = None
     variant: str = ""
+    handles: dict[str, Rule] = field(default_factory=dict)  # path in the event or response -> what the code handles
 
     @property
     def subject(self) -> str:
@@ -187,22 +246,27 @@ class Consumer:
         self.expectations: list[Expectation] = []
 
     def event(self, topic: str, example: Message, *, given: str, variant: str = "",
-              **params: Any) -> Callable[[Check], Check]:
+              handles: dict[str, Rule] | None = None, **params: Any) -> Callable[[Check], Check]:
         """The consumer handles this event: `example` is the topic's envelope holding what the handler reads;
-        the decorated `async def check(service, envelope)` runs the real handler on it and asserts the effect."""
+        the decorated `async def check(service, envelope)` runs the real handler on it and asserts the effect.
+        `handles` says, for a field of the example (its path, "order_cancelled.reason"), the values its code
+        handles or the rule they keep to; an enum field without one is pinned to the example's value."""
         def register(check: Check) -> Check:
             self.expectations.append(Expectation(self.name, topic_map.load()[topic].producer, given, params, check,
-                                                 topic=topic, example=example, variant=variant))
+                                                 topic=topic, example=example, variant=variant,
+                                                 handles=handles or {}))
             return check
         return register
 
     def call(self, rpc: str, request: Message, response: Message, *, given: str, variant: str = "",
-             **params: Any) -> Callable[[Check], Check]:
+             handles: dict[str, Rule] | None = None, **params: Any) -> Callable[[Check], Check]:
         """The consumer calls `rpc` with (at least) `request` and reads `response`'s fields; the decorated
-        `async def check(service, response)` drives the real caller, whose stub answers `response`."""
+        `async def check(service, response)` drives the real caller, whose stub answers `response`. `handles`:
+        as for an event, on the response's fields."""
         def register(check: Check) -> Check:
             self.expectations.append(Expectation(self.name, provider_of_rpc(rpc), given, params, check, rpc=rpc,
-                                                 request=request, response=response, variant=variant))
+                                                 request=request, response=response, variant=variant,
+                                                 handles=handles or {}))
             return check
         return register
 
@@ -217,14 +281,20 @@ class Consumer:
             params = e.params or None
             if e.example is not None:
                 (pact.upon_receiving(e.description, "Async").given(e.given, params)
-                 .with_body(matchers(e.example), JSON_TYPE).with_metadata({"topic": e.topic}))
+                 .with_body(self._matchers(e, e.example), JSON_TYPE).with_metadata({"topic": e.topic}))
             else:
                 assert e.request is not None and e.response is not None
                 (pact.upon_receiving(e.description, "Sync").given(e.given, params)
                  .with_body(json.dumps(as_json(e.request), sort_keys=True), JSON_TYPE, part="Request")
                  .with_metadata({"rpc": e.rpc}, "Request")
-                 .with_body(matchers(e.response), JSON_TYPE, part="Response"))
+                 .with_body(self._matchers(e, e.response), JSON_TYPE, part="Response"))
         return pact
+
+    def _matchers(self, e: Expectation, body: Message) -> dict[str, Any]:
+        try:
+            return matchers(body, e.handles)
+        except DeclarationError as exc:
+            raise DeclarationError(f"tests/contracts/consumers/{self.name}.py, {e.description}: {exc}") from exc
 
 
 State = Callable[..., Coroutine[Any, Any, dict[str, Any] | None]]
@@ -351,6 +421,9 @@ class Failure:
         return f"{self.consumer} <- {self.interaction}: {self.problem}"
 
 
+STATE_TIMEOUT_S = 60  # the longest a provider state or answer may take
+
+
 class _Loop:
     """An event loop in a thread of its own, for the provider's async code called from Pact's callbacks."""
 
@@ -361,7 +434,7 @@ class _Loop:
         return self
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=STATE_TIMEOUT_S)
 
     def __exit__(self, *_: object) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -428,8 +501,10 @@ def _verify_file(provider: Provider, path: Path) -> list[Failure]:
         with reported(name):
             return _produce(current.pop("service"), current.pop("values"), name.split(" (")[0], metadata, loop)
 
+    # Pact gives up on a state handler after 5 s by default and says only "One or more of the setup state change
+    # handlers has failed"; on a loaded machine a state can take longer, so it waits as long as _Loop.run does.
     verifier = (Verifier(provider.name).state_handler(set_up, teardown=False).message_handler(produce)
-                .add_source(str(path)))
+                .set_request_timeout(STATE_TIMEOUT_S * 1000).add_source(str(path)))
     with _Loop() as loop, _silenced(), contextlib.suppress(RuntimeError):
         verifier.verify()  # failures are read from the results below
     results = verifier.results
@@ -581,6 +656,64 @@ def page(directory: Path = CONTRACTS_DIR) -> str:
         lines += [f"| `{path}` | {', '.join(sorted(who))} |" for path, who in sorted(reads[subject].items())]
         lines.append("")
     return "\n".join(lines)
+
+
+@functools.cache
+def published_pool() -> descriptor_pool.DescriptorPool:
+    """The last published schemas (registry/published/image.json), by name."""
+    from registry.workflow import History, load_image
+
+    pool = descriptor_pool.DescriptorPool()
+    for fdp in load_image(History(ROOT).image).values():  # buf writes an image's files imports first
+        pool.Add(fdp)
+    return pool
+
+
+def readers(directory: Path = CONTRACTS_DIR) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Who reads what, by Protobuf name: each message ("ordering.v1.OrderCreated") and each field
+    ("ordering.v1.OrderCreated.cart_id") of the providers' events and answers -> the consumers whose contracts
+    hold it (and of the requests, which their callers rely on too). The bodies are typed with the last published
+    schemas: a refused change is a change to them, and the working tree may no longer have what it removed."""
+    pool = published_pool()
+    topics = topic_map.load()
+    messages: dict[str, set[str]] = {}
+    fields: dict[str, set[str]] = {}
+
+    def walk(message: descriptor.Descriptor, body: Any, consumer: str) -> None:
+        if not isinstance(body, dict):
+            return
+        messages.setdefault(message.full_name, set()).add(consumer)
+        for key, value in body.items():
+            fields.setdefault(f"{message.full_name}.{key}", set()).add(consumer)
+            f = message.fields_by_name.get(key)
+            if f is None or f.message_type is None:
+                continue
+            inner, items = f.message_type, value if isinstance(value, list) else [value]
+            if inner.GetOptions().map_entry:  # a map: its values, when they are messages
+                if (value_type := inner.fields_by_name["value"].message_type) is None:
+                    continue
+                inner, items = value_type, list(value.values())
+            for item in items:
+                walk(inner, item, consumer)
+
+    def typed(name: str, body: Any, consumer: str) -> None:
+        with contextlib.suppress(KeyError):  # a type the published schemas do not have: nobody read it yet
+            walk(pool.FindMessageTypeByName(name), json.loads(body) if isinstance(body, str) else body, consumer)
+
+    for path in contract_files(directory):
+        contract = json.loads(path.read_text())
+        consumer = contract["consumer"]["name"]
+        for i in contract["interactions"]:
+            if i["type"] == "Asynchronous/Messages":
+                if (topic := topics.get(i.get("metadata", {}).get("topic", ""))) is not None:
+                    typed(topic.envelope, i["contents"]["content"], consumer)
+                continue
+            with contextlib.suppress(KeyError):
+                service, name = i["request"]["metadata"]["rpc"].split("/")
+                rpc = pool.FindServiceByName(service).methods_by_name[name]
+                typed(rpc.input_type.full_name, i["request"]["contents"]["content"], consumer)
+                typed(rpc.output_type.full_name, i["response"][0]["contents"]["content"], consumer)
+    return messages, fields
 
 
 # --- staleness -------------------------------------------------------------------------------------------------

@@ -20,3 +20,15 @@ if ! "$PYTHON" -m uv --version >/dev/null 2>&1; then
 fi
 "$PYTHON" -m uv sync --frozen --quiet --python "$PYTHON"
 .venv/bin/python -m tools.kafka fetch >/dev/null
+
+# The sites' front-end libraries (htmx and its SSE extension), pinned in sites/package-lock.json and
+# served by the sites themselves; and Debian's Chromium for the sites' browser tests (never a
+# downloaded browser build).
+if ! command -v npm >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+  missing=()
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  echo "setup: installing ${missing[*]} with apt-get"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+(cd sites && npm ci --no-audit --no-fund --silent)

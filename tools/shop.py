@@ -238,3 +238,17 @@ class Shopper:
             order_id=order_id, reason=order_pb2.CANCELLATION_REASON_CUSTOMER_REQUEST, note="changed my mind"),
             metadata=self.me)).order
         return cancelled
+
+
+def stock_of(level: Any) -> tuple[int, int, int]:
+    return level.on_hand, level.reserved, level.available
+
+
+def settled(order: order_pb2.Order) -> bool:
+    """Shipped with stock committed and the invoice final, or cancelled with everything given back."""
+    if order.status == Status.ORDER_STATUS_SHIPPED:
+        return (order.stock_state, order.invoice_state) == (order_pb2.STOCK_STATE_COMMITTED,
+                                                            order_pb2.INVOICE_STATE_FINALIZED)
+    return order.status == Status.ORDER_STATUS_CANCELLED and order.stock_state in (
+        order_pb2.STOCK_STATE_RELEASED, order_pb2.STOCK_STATE_FAILED) and order.invoice_state == (
+        order_pb2.INVOICE_STATE_VOIDED)

@@ -1,13 +1,16 @@
-"""`make up`: start the whole platform, wait until each part is healthy, print where it is.
+"""`make up`: start the whole platform, wait until each part is healthy, print where it is, keep it up.
 
-Kafka first, then the topics of the topic map, then the registry, then every declared process
-(services/runtime/process.py) in waves: each wave starts together the processes whose dependencies
-are ready, so the nine services start at once; then the demo shop (tools/demo_data.py). Ctrl-C or
-SIGTERM stops everything in reverse order. Logs go to .run/<name>.log, never to the terminal.
+Kafka first (and the topics of the topic map), then the registry and every declared process
+(services/runtime/process.py) as soon as what each depends on is ready, so the nine services start
+together, then the demo shop (tools/demo_data.py). tools/supervisor.py runs them: a process that
+exits, the broker included, is restarted with backoff (one line on the terminal says so); one that
+keeps dying stops everything with a line saying which. Ctrl-C or SIGTERM stops everything, the
+services first. Logs go to .run/<name>.log, never to the terminal.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -23,8 +26,8 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.runtime.process import declared
-from tools.kafka import KafkaBroker
-from tools.processes import fail, port_is_free, spawn, stop
+from tools.processes import fail, port_is_free
+from tools.supervisor import Child, GaveUp, Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
@@ -74,14 +77,22 @@ def seed_registry(env: dict[str, str]) -> str:
 
 
 REGISTRY_PORT = int(os.environ.get("SCHEMA_REGISTRY_PORT", 8081))
+STOREFRONT_PORT = int(os.environ.get("STOREFRONT_PORT", 9000))
 PROCESSES: list[Process] = [
     Process("registry", [sys.executable, "-m", "registry", "serve"], REGISTRY_PORT,
             http_ok(f"http://127.0.0.1:{REGISTRY_PORT}/ready"),
-            f"Schema Registry: curl localhost:{REGISTRY_PORT}/subjects", then=seed_registry),
+            f"Schema Registry: curl localhost:{REGISTRY_PORT}/subjects", then=seed_registry,
+            depends_on=("kafka",)),
     *(Process(name, [sys.executable, "-m", service.module], service.port, grpc_serving(service.port),
               f"gRPC, with reflection: grpcurl -plaintext 127.0.0.1:{service.port} list",
-              depends_on=("registry", *service.depends_on))
+              # Kafka, not the registry: a service waits for the registry (and the seeded schemas) on
+              # its own, NOT_SERVING meanwhile, so its start-up (mostly imports) overlaps the registry's.
+              depends_on=("kafka", *service.depends_on))
       for name, service in declared().items()),
+    # The storefront, once the services it shows are up (tools/demo_data.py draws its pictures for it).
+    Process("storefront", [sys.executable, "-m", "sites.storefront"], STOREFRONT_PORT,
+            http_ok(f"http://127.0.0.1:{STOREFRONT_PORT}/healthz"), f"the shop: http://localhost:{STOREFRONT_PORT}",
+            depends_on=tuple(declared())),
 ]
 
 
@@ -111,83 +122,99 @@ def create_topics(bootstrap: str) -> int:
     return len(new)
 
 
-def _start_in_waves(env: dict[str, str], children: list[tuple[Process, subprocess.Popen[bytes]]],
-                    rows: list[tuple[str, str, str]], timeout: float = 90.0) -> None:
-    """Start every process whose dependencies are ready, all of one wave together, and wait for the wave."""
-    ready: set[str] = set()
-    waiting = list(PROCESSES)
-    while waiting:
-        wave = [p for p in waiting if set(p.depends_on) <= ready]
-        if not wave:
-            raise RuntimeError(f"nothing can start: {', '.join(p.name for p in waiting)} wait on each other")
-        started = [(p, spawn(p.argv, RUN_DIR / f"{p.name}.log", env=env, cwd=ROOT)) for p in wave]
-        children += started
-        _wait_ready(started, timeout)
-        print(f"up: {', '.join(p.name for p in wave)} ready", flush=True)
-        for process, _child in started:
-            rows.append((process.name, f"127.0.0.1:{process.port}", process.shows))
-            if process.then is not None:
-                rows.append(("", "", process.then(env)))
-        ready |= {p.name for p in wave}
-        waiting = [p for p in waiting if p.name not in ready]
+def kafka_answers(bootstrap: str) -> Callable[[], bool]:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+
+    def answers() -> bool:
+        try:
+            admin.list_topics(timeout=1)
+        except Exception:
+            return False
+        return True
+
+    return answers
 
 
-def _wait_ready(started: list[tuple[Process, subprocess.Popen[bytes]]], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    pending = list(started)
-    while pending:
-        for process, child in pending:
-            if child.poll() is not None:
-                raise RuntimeError(f"{process.name} exited with code {child.returncode}; "
-                                   f"see {RUN_DIR / (process.name + '.log')}")
-        pending = [(process, child) for process, child in pending if not process.ready()]
-        if pending and time.monotonic() > deadline:
-            names = ", ".join(process.name for process, _ in pending)
-            raise RuntimeError(f"{names} not healthy after {timeout:.0f}s; see their logs in {RUN_DIR}")
-        time.sleep(0.25)
+def children(env: dict[str, str], kafka_port: int, controller_port: int,
+             notes: dict[str, str]) -> list[Child]:
+    """The platform as supervised children: Kafka, then the registry, then every service at once.
+    `notes` collects what each one's first readiness step printed, for the table."""
+    bootstrap = f"127.0.0.1:{kafka_port}"
+
+    def step(name: str, then: Callable[[], str]) -> Callable[[], None]:
+        def run() -> None:
+            notes.setdefault(name, then())
+        return run
+
+    kafka = Child("kafka", [sys.executable, "-m", "tools.kafka", "run", "--run-dir", str(RUN_DIR / "kafka")],
+                  env={**env, "KAFKA_PORT": str(kafka_port), "KAFKA_CONTROLLER_PORT": str(controller_port)},
+                  ready=kafka_answers(bootstrap),
+                  on_ready=step("kafka", lambda: f"{create_topics(bootstrap)} topics created from schemas/topics.yaml"),
+                  grace=40)
+    return [kafka, *(Child(process.name, process.argv, env=env, ready=process.ready, after=process.depends_on,
+                           on_ready=None if process.then is None else step(
+                               process.name, functools.partial(process.then, env)))
+                     for process in PROCESSES)]
 
 
 def main() -> int:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
-    for process in PROCESSES:
-        if not port_is_free(process.port):
-            fail(f"up: port {process.port} for {process.name} is already in use; is the platform already up?")
+    kafka_port = int(os.environ.get("KAFKA_PORT", 9092))
+    controller_port = int(os.environ.get("KAFKA_CONTROLLER_PORT", 9093))
+    for name, port in [("kafka", kafka_port), ("kafka controller", controller_port),
+                       *((process.name, process.port) for process in PROCESSES)]:
+        if not port_is_free(port):
+            fail(f"up: port {port} for {name} is already in use; is the platform already up?")
 
     RUN_DIR.mkdir(exist_ok=True)
     started = time.monotonic()
-    broker = KafkaBroker(RUN_DIR / "kafka", int(os.environ.get("KAFKA_PORT", 9092)),
-                         int(os.environ.get("KAFKA_CONTROLLER_PORT", 9093))).start()
-    children: list[tuple[Process, subprocess.Popen[bytes]]] = []
-    rows = [("kafka", broker.bootstrap, f"broker (logs {broker.log_file.relative_to(ROOT)})")]
-    try:
-        created = create_topics(broker.bootstrap)
-        rows.append(("topics", "", f"{created} created from schemas/topics.yaml"))
-        env = {**os.environ, "KAFKA_BOOTSTRAP": broker.bootstrap, "PYTHONUNBUFFERED": "1",
-               "SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{REGISTRY_PORT}"}
-        _start_in_waves(env, children, rows)
-        healthy_after = time.monotonic() - started
-        rows += [("demo", "", line.strip()) for line in load_demo_data(env)]
-    except RuntimeError as exc:
-        print(f"up: {exc}", file=sys.stderr)
-        stopping.set()
+    env = {**os.environ, "KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}", "PYTHONUNBUFFERED": "1",
+           "SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{REGISTRY_PORT}"}
+    notes: dict[str, str] = {}
+    supervisor = Supervisor(children(env, kafka_port, controller_port, notes), log_dir=RUN_DIR, cwd=ROOT)
+    outcome: list[BaseException] = []
+
+    def supervise() -> None:
+        try:
+            supervisor.run(stopping)
+        except GaveUp as exc:
+            outcome.append(exc)
+            stopping.set()
+
+    supervising = threading.Thread(target=supervise, name="supervisor")
+    supervising.start()
+    while not supervisor.all_ready() and not stopping.wait(0.25):
+        pass
+    healthy_after = time.monotonic() - started
+    if not stopping.is_set():
+        rows = [("kafka", f"127.0.0.1:{kafka_port}", f"broker (logs {(RUN_DIR / 'kafka').relative_to(ROOT)})"),
+                ("topics", "", notes.get("kafka", ""))]
+        for process in PROCESSES:
+            rows.append((process.name, f"127.0.0.1:{process.port}", process.shows))
+            if process.name in notes:
+                rows.append(("", "", notes[process.name]))
+        try:
+            rows += [("demo", "", line.strip()) for line in load_demo_data(env)]
+        except RuntimeError as exc:
+            print(f"up: {exc}", file=sys.stderr)
+            stopping.set()
     if not stopping.is_set():
         width = max(len(name) for name, _, _ in rows)
         print(f"\nThe platform is up: every process healthy after {healthy_after:.1f}s, the demo shop loaded after "
-              f"{time.monotonic() - started:.1f}s. Ctrl-C stops it.\n")
+              f"{time.monotonic() - started:.1f}s. Ctrl-C stops it; a process that exits is restarted.\n")
         for name, where, what in rows:
             print(f"  {name:<{width}}  {where:<22} {what}")
         print(flush=True)
-    while not stopping.wait(1.0):
-        for process, child in children:
-            if child.poll() is not None:
-                print(f"up: {process.name} exited with code {child.returncode}; stopping", file=sys.stderr)
-                stopping.set()
+    stopping.wait()
     print("stopping...", flush=True)
-    for _process, child in reversed(children):
-        stop(child)
-    broker.stop()
+    supervising.join()
+    if outcome:
+        print(f"up: {outcome[0]}; stopped everything", file=sys.stderr)
+        return 1
     print("stopped", flush=True)
     return 0
 

@@ -38,7 +38,10 @@ def wire(bus: EventBus, callees: Mapping[str, Any], settings: ServiceSettings) -
     OrderingHandlers(orders).register(bus)
     checkout = Checkout(bus, orders, keys, claims, carting=callees["carting"], shipping=callees["shipping"])
     servicer = OrderServicer(bus, orders, checkout)
-    bus.every(TIMEOUT_SWEEP_SECONDS, functools.partial(time_out_stalled_orders, bus, orders, shop_settings))
+    # Only once caught up: after a restart, answers already on the topics must be read before any
+    # order is declared unanswered (issue 19: a restart cancelled paid orders).
+    bus.every(TIMEOUT_SWEEP_SECONDS, functools.partial(time_out_stalled_orders, bus, orders, shop_settings),
+              when_caught_up=True)
     bus.every(CART_CLOSE_RETRY_SECONDS, checkout.retry_cart_closes)
     return Wired(servicer, add_OrderServiceServicer_to_server,
                  parts={"orders": orders, "keys": keys, "claims": claims, "settings": shop_settings})

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 import grpc
 import httpx
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -43,7 +43,7 @@ from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from services.runtime import errors, topic_map
+from services.runtime import errors, topic_map, watchdog
 from services.runtime.proto import timestamp
 from services.runtime.store import Store, ensure_changelog_topics, restore
 from services.runtime.transactions import Committer, OutgoingRecord, TransactionAborted, UnitOfWork
@@ -123,7 +123,7 @@ class EventBus:
         self.processed: Store[str] = self.store("processed-events", _TextCodec())
         self._handlers: dict[tuple[str, str], Handler] = {}
         self._startup_steps: list[Callable[[], None]] = []
-        self._periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = []
+        self._periodic: list[tuple[float, Callable[[], Awaitable[None]], bool]] = []
         self._periodic_tasks: list[asyncio.Task[None]] = []
         self._serializers: dict[str, ProtobufSerializer] = {}
         self._frames: dict[str, bytes] = {}
@@ -134,6 +134,11 @@ class EventBus:
         self._stopping = asyncio.Event()
         self.assigned = False
         self.restored = False
+        self.started = False  # start() done: the schemas of what we publish are cached
+        # Assigned partitions whose end the consumer has not reached since their last event (or since
+        # they were assigned); see caught_up.
+        self._behind: set[tuple[str, int]] = set()
+        self._assignment: set[tuple[str, int]] = set()
 
     # --- wiring -------------------------------------------------------------------------------
 
@@ -153,15 +158,25 @@ class EventBus:
         """A blocking step to run (in a thread) after the stores are restored, before the bus is ready."""
         self._startup_steps.append(step)
 
-    def every(self, seconds: float, task: Callable[[], Awaitable[None]]) -> None:
+    def every(self, seconds: float, task: Callable[[], Awaitable[None]], *, when_caught_up: bool = False) -> None:
         """Run `task` every `seconds` once the bus has started (sweeps: expiries, timeouts), until it
-        stops. A failing run is logged and the next one happens as planned."""
-        self._periodic.append((seconds, task))
+        stops. A failing run is logged and the next one happens as planned. `when_caught_up`: a run is
+        skipped while the consumer has not read to the end of its partitions (see caught_up), for a
+        sweep that must not act on what the events waiting there would change (a saga's timeouts)."""
+        self._periodic.append((seconds, task, when_caught_up))
 
-    async def _run_periodically(self, seconds: float, task: Callable[[], Awaitable[None]]) -> None:
+    @property
+    def caught_up(self) -> bool:
+        """The consumer holds its partitions and has handled every event on them, as far as the last
+        fetch saw: after a restart, once the events that arrived meanwhile are handled."""
+        return self.assigned and not self._behind
+
+    async def _run_periodically(self, seconds: float, task: Callable[[], Awaitable[None]],
+                                when_caught_up: bool) -> None:
         while not self._stopping.is_set():
             try:
-                await task()
+                if self.caught_up or not when_caught_up:
+                    await task()
             except Exception:
                 log.exception("periodic task %s failed", getattr(task, "__qualname__", task))
             with contextlib.suppress(asyncio.TimeoutError):
@@ -177,20 +192,23 @@ class EventBus:
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         await asyncio.to_thread(self._ensure_topics, admin)
         await asyncio.to_thread(ensure_changelog_topics, admin, self.stores)
-        await asyncio.to_thread(self.committer.init)
-        count = await asyncio.to_thread(restore, self.bootstrap, self.stores)
-        log.info("restored %d changelog records into %d stores", count, len(self.stores))
-        for step in self._startup_steps:
-            await asyncio.to_thread(step)
-        self.restored = True
+        # A retried start (the registry not seeded yet, say) resumes here: the producer's transactions are
+        # initialised once (a second init_transactions is refused) and the stores are not restored twice.
+        if not self.restored:
+            await asyncio.to_thread(self.committer.init)
+            count = await asyncio.to_thread(restore, self.bootstrap, self.stores)
+            log.info("restored %d changelog records into %d stores", count, len(self.stores))
+            for step in self._startup_steps:
+                await asyncio.to_thread(step)
+            self.restored = True
         for topic in self.topics.values():
             if topic.producer != self.service:
                 continue
             await asyncio.to_thread(self.serialize, topic, envelope_class(topic.envelope)())
         self.committer.start()
         self._start_consuming()
-        self._periodic_tasks = [asyncio.create_task(self._run_periodically(seconds, task))
-                                for seconds, task in self._periodic]
+        self._periodic_tasks = [asyncio.create_task(self._run_periodically(*periodic)) for periodic in self._periodic]
+        self.started = True
 
     def _start_consuming(self) -> None:
         topics = sorted({topic for topic, _ in self._handlers})
@@ -202,6 +220,12 @@ class EventBus:
                 "group.instance.id": self.committer.transactional_id,
                 "isolation.level": "read_committed", "enable.auto.commit": False,
                 "auto.offset.reset": "earliest", "partition.assignment.strategy": "cooperative-sticky",
+                # An event at a partition's end tells caught_up that everything before it is handled.
+                "enable.partition.eof": True,
+                # Fenced (a second instance took our group.instance.id): exit, never serve a frozen store.
+                "error_cb": watchdog.on_kafka_error("consumer"),
+                # Learn of such fencing within a second or so, not the default 3.
+                "heartbeat.interval.ms": 1000,
             })
             self.committer.attach_consumer(self._consumer.consumer_group_metadata)
             self._consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
@@ -213,10 +237,18 @@ class EventBus:
         """A readiness check: the stores are rebuilt and the consumer group gave us our partitions."""
         return self.restored and self.assigned
 
+    async def committing(self) -> bool:
+        """A readiness check: the committer is not stuck with units of work waiting (see Committer)."""
+        return await self.committer.progressing()
+
     def _on_assign(self, _consumer: Consumer, partitions: list[Any]) -> None:
+        self._assignment.update((p.topic, p.partition) for p in partitions)
+        self._behind.update((p.topic, p.partition) for p in partitions)
         self.assigned = True
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[Any]) -> None:
+        self._assignment.difference_update((p.topic, p.partition) for p in partitions)
+        self._behind.difference_update((p.topic, p.partition) for p in partitions)
         self.committer.forget_deferred([(p.topic, p.partition) for p in partitions])
 
     def _ensure_topics(self, admin: AdminClient) -> None:
@@ -301,19 +333,30 @@ class EventBus:
             try:
                 batch = await asyncio.to_thread(self._next_batch)
             except KafkaException as exc:
+                watchdog.exit_if_fatal("consumer", exc.args[0])
                 log.warning("consume failed, retrying: %s", exc)
                 await asyncio.sleep(1)
                 continue
-            if not batch or time.monotonic() - self._last_flush > DEFERRED_OFFSETS_AT_MOST:
+            for message in batch:  # fenced: not one more event handled, not one more read answered
+                watchdog.exit_if_fatal("consumer", message.error())
+            events = [message for message in batch if message.error() is None]
+            if not events or time.monotonic() - self._last_flush > DEFERRED_OFFSETS_AT_MOST:
                 # Idle for a moment (or busy for long): commit the offsets of the events we skipped.
                 self._last_flush = time.monotonic()
                 await self._keep_trying(self.committer.flush_deferred)
             by_partition: dict[tuple[str, int], list[Message]] = defaultdict(list)
-            for message in batch:
-                if message.error() is None:
-                    by_partition[(message.topic(), message.partition())].append(message)  # type: ignore[index]
+            for message in events:
+                by_partition[(message.topic(), message.partition())].append(message)  # type: ignore[index]
             # Partitions in parallel; one partition's events (one aggregate's) strictly in order.
             await asyncio.gather(*(self._handle_in_order(msgs) for msgs in by_partition.values()))
+            for message in batch:  # in fetch order: an end-of-partition marker follows that partition's events
+                where = (message.topic(), message.partition())
+                error = message.error()
+                if error is None and where in self._assignment:
+                    self._behind.add(where)  # type: ignore[arg-type]
+                elif error is not None and error.code() == KafkaError._PARTITION_EOF:
+                    self._behind.discard(where)  # type: ignore[arg-type]
+
 
     def _next_batch(self) -> list[Message]:
         """Blocking. Waits up to half a second for an event, then takes what else is already fetched:

@@ -18,6 +18,7 @@ import asyncio
 import importlib
 import logging
 import signal
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ from grpc_reflection.v1alpha import reflection
 from pythonjsonlogger.json import JsonFormatter
 from tenacity import AsyncRetrying, wait_exponential
 
-from services.runtime import auth, inputs
+from services.runtime import auth, inputs, watchdog
 from services.runtime.bus import EventBus
 from services.runtime.clients import channel_to, close_channels
 from services.runtime.config import ServiceSettings, fail
@@ -42,6 +43,7 @@ ShutdownHook = Callable[[], Awaitable[Any]]
 
 READINESS_INTERVAL_SECONDS = 2.0
 STARTING_INTERVAL_SECONDS = 0.25
+SHUTDOWN_MARGIN_SECONDS = 5.0  # after the grace period, for the shutdown hooks (offsets commit, close)
 CHECK_TIMEOUT_SECONDS = 2.0  # a check that takes longer has failed
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -83,7 +85,8 @@ async def run_service(
     rules = _access_rules(settings.service) if rules is None else rules
     auth.sign_as(settings.service)  # the token this process presents when it calls another service
     if bus is not None:
-        readiness = [*infrastructure_checks(settings), bus.ready, *readiness]
+        readiness = [kafka_reachable(settings.kafka_bootstrap), registry_needed_to_start(settings, bus), bus.ready,
+                     bus.committing, *readiness]
         on_shutdown = [bus.stop, *on_shutdown]
     # No SO_REUSEPORT: a second process on a port already taken must fail, not share the port.
     def not_ready() -> str | None:
@@ -129,6 +132,12 @@ async def run_service(
     bus_start = asyncio.create_task(_start_bus(bus)) if bus is not None else None
 
     await stop.wait()
+    # Whatever a Kafka call is doing, the process is gone shortly after its grace period.
+    overrun = threading.Timer(settings.shutdown_grace_seconds + SHUTDOWN_MARGIN_SECONDS, watchdog.fatal, (
+        f"shutdown did not finish within {settings.shutdown_grace_seconds + SHUTDOWN_MARGIN_SECONDS:g} s",
+        watchdog.EXIT_HUNG))
+    overrun.daemon = True
+    overrun.start()
     if bus_start is not None and not bus_start.done():
         bus_start.cancel()
     log.info("stopping", extra={"grace_seconds": settings.shutdown_grace_seconds})
@@ -147,7 +156,8 @@ async def run_service(
 async def _start_bus(bus: EventBus) -> None:
     """Start the bus, retrying while Kafka or the registry is not there yet (health says NOT_SERVING
     meanwhile). A schema the registry does not know is retried too: publishing it is a deploy step."""
-    async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.5, max=10),
+    # At most 3 s apart: `make up` starts the services while the registry is still being seeded.
+    async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.5, max=3),
                                        before_sleep=lambda state: log.warning(
                                            "bus start failed, retrying",
                                            extra={"error": str(state.outcome.exception()) if state.outcome else ""})):
@@ -181,6 +191,19 @@ def kafka_reachable(bootstrap: str) -> ReadinessCheck:
         return True
 
     return kafka_answers
+
+
+def registry_needed_to_start(settings: ServiceSettings, bus: EventBus) -> ReadinessCheck:
+    """The registry counts until the bus has started: then the schema of everything the service
+    publishes is cached, and an event with a schema id never seen waits (its partition paused) for
+    the registry to come back. A brief registry outage does not stop a started service from
+    serving or committing, so its health does not say it does (docs/runtime.md, "Health")."""
+    registry_answers = registry_reachable(settings.schema_registry_url)
+
+    async def registry_answers_or_not_needed() -> bool:
+        return bus.started or await registry_answers()
+
+    return registry_answers_or_not_needed
 
 
 def registry_reachable(url: str) -> ReadinessCheck:

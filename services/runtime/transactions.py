@@ -24,12 +24,14 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
+from services.runtime import watchdog
 from services.runtime.store import Store, locked
 
 log = logging.getLogger(__name__)
@@ -116,15 +118,33 @@ PRODUCER_SETTINGS = {
     "retry.backoff.ms": 5,
 }
 JOIN_WAIT = 0.003  # seconds the committer waits for units being built to join its transaction
+# The timeout given to each blocking transactional call. A commit takes milliseconds; one that times
+# out is retried (or its units redone), so 15 s costs nothing, while the watchdog (watchdog.deadline),
+# which ends the process when a call has not returned 10 s past it, then fires 25 s into a wedge
+# rather than 40. An environment variable so that the wedge test can make it shorter still.
+CALL_TIMEOUT = float(os.environ.get("KAFKA_TRANSACTION_CALL_TIMEOUT_SECONDS", "15"))
+# Units waiting this long with no transaction committed, or transactions failing this long with none
+# committed: the committer is stuck and health says so.
+STALL_SECONDS = 20.0
+# Transactions failing this long with none committed: the producer is broken for good (seen after a
+# broker restart: every write of a SERVING carting answered INTERNAL for minutes); a fresh process
+# is the cure, as for a hung call. Longer than a broker restart usually takes.
+FAILING_EXIT_SECONDS = 90.0
+# Test hook for the wedge test: the named transactional call (e.g. "send_offsets_to_transaction")
+# blocks for good, as librdkafka's does in #5456, so that the watchdog's answer can be seen.
+_HANG_IN = os.environ.get("SHOP_TEST_HANG_IN_KAFKA_CALL", "")
 
 
 class Committer:
     """Owns the service's transactional producer and commits units of work in batches."""
 
+    _waiting_since: float | None = None  # the first unit queued since the last commit (see stalled_for)
+    _failing_since: float | None = None  # the first failed transaction since the last commit
+
     def __init__(self, bootstrap: str, transactional_id: str, crash_before_commit: bool = False) -> None:
         self.transactional_id = transactional_id
         self.producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id,
-                                  **PRODUCER_SETTINGS})
+                                  "error_cb": watchdog.on_kafka_error("producer"), **PRODUCER_SETTINGS})
         self._queue: asyncio.Queue[tuple[UnitOfWork, asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._building = 0  # units of work begun and not yet queued
@@ -137,9 +157,30 @@ class Committer:
         # Test hook for the crash-between-change-and-publish test: die with the transaction open.
         self._crash_before_commit = crash_before_commit
 
+    def _call(self, what: str, call: Callable[..., Any], *args: Any, timeout: float = CALL_TIMEOUT) -> Any:
+        """A blocking transactional call under the watchdog: `timeout` is passed to the call and
+        the process ends if it has not returned by then (plus the watchdog's margin)."""
+        with watchdog.deadline(f"producer.{what}", timeout):
+            if what == _HANG_IN:
+                threading.Event().wait()
+            return call(*args, timeout) if what != "begin_transaction" else call(*args)
+
+    def stalled_for(self) -> float:
+        """Seconds units of work have been waiting with no transaction committed (0 when none waits)."""
+        now = time.monotonic()
+        return max((now - since for since in (self._waiting_since, self._failing_since) if since is not None),
+                   default=0.0)
+
+    async def progressing(self) -> bool:
+        """A readiness check: no unit has waited, and no transaction has failed, for STALL_SECONDS
+        without a commit."""
+        if (stalled := self.stalled_for()) > STALL_SECONDS:
+            raise RuntimeError(f"no transaction committed for {stalled:.0f} s while units of work wait")
+        return True
+
     def init(self) -> None:
         """Blocking. Fences any earlier instance with the same transactional id and aborts what it left open."""
-        self.producer.init_transactions(60)
+        self._call("init_transactions", self.producer.init_transactions, timeout=60)
 
     def start(self) -> None:
         if self._task is None:
@@ -201,6 +242,8 @@ class Committer:
         if work.read_a_rolled_back_change:
             raise TransactionAborted(READ_A_ROLLED_BACK_CHANGE)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._waiting_since is None:
+            self._waiting_since = time.monotonic()
         for store, key, value in work.changes:
             if store.pipelined:
                 store.queue(key, value, done)
@@ -232,9 +275,18 @@ class Committer:
                 await asyncio.to_thread(self._write, [work for work, _ in batch], deferred)
             except Exception as exc:
                 self._defer(deferred)  # they ride with the next try
+                now = time.monotonic()
+                self._failing_since = self._failing_since or now
+                if now - self._failing_since > FAILING_EXIT_SECONDS:
+                    watchdog.fatal(f"no transaction committed for {now - self._failing_since:.0f} s, every one "
+                                   f"failing (last: {exc}): producer broken, restarting", watchdog.EXIT_HUNG)
                 for work, done in batch:
                     self._settle(work, done, TransactionAborted(str(exc)))
+                if self._queue.empty():
+                    self._waiting_since = None  # nothing waits: the units retry (or fail) on their own
                 continue
+            self._waiting_since = None if self._queue.empty() else time.monotonic()
+            self._failing_since = None
             for work, done in batch:
                 self._settle(work, done, None)
 
@@ -250,7 +302,7 @@ class Committer:
 
     def _write(self, batch: list[UnitOfWork], deferred: dict[tuple[str, int], int]) -> None:
         producer = self.producer
-        producer.begin_transaction()
+        self._call("begin_transaction", producer.begin_transaction)
         try:
             offsets = dict(deferred)
             for work in batch:
@@ -262,8 +314,8 @@ class Committer:
                 for tp, offset in work.offsets.items():
                     offsets[tp] = max(offsets.get(tp, -1), offset)
             if offsets:
-                producer.send_offsets_to_transaction(
-                    [TopicPartition(t, p, o) for (t, p), o in offsets.items()], self._group_metadata(), 30)
+                self._call("send_offsets_to_transaction", producer.send_offsets_to_transaction,
+                           [TopicPartition(t, p, o) for (t, p), o in offsets.items()], self._group_metadata())
             if self._crash_before_commit:
                 producer.flush(10)
                 os._exit(99)
@@ -272,16 +324,15 @@ class Committer:
             error: KafkaError = exc.args[0]
             if error.fatal():
                 # Fenced by a newer instance, or the producer is broken: this process must not go on.
-                log.critical("fatal Kafka producer error, exiting: %s", error.str())
-                os._exit(70)
+                watchdog.fatal(f"fatal Kafka producer error: {error.str()}", watchdog.EXIT_FATAL_KAFKA)
             with contextlib.suppress(KafkaException):
-                producer.abort_transaction(30)
+                self._call("abort_transaction", producer.abort_transaction)
             raise
 
     def _commit_with_retries(self, attempts: int = 3) -> None:
         for attempt in range(attempts):
             try:
-                self.producer.commit_transaction(30)
+                self._call("commit_transaction", self.producer.commit_transaction)
                 return
             except KafkaException as exc:
                 if not exc.args[0].retriable() or attempt == attempts - 1:

@@ -10,7 +10,6 @@ import io
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import grpc
 import pytest
@@ -25,7 +24,7 @@ from shipping.v1 import shipment_pb2
 
 from services.runtime.dlq import read_all
 from tools.platform import Platform
-from tools.shop import HOME, Shop, Shopper, Status, eventually
+from tools.shop import HOME, Shop, Shopper, Status, eventually, settled, stock_of
 
 S = shipment_pb2
 SAGA_TOPICS = ("ordering.orders.v1", "stocking.reservations.v1", "paying.payments.v1", "billing.invoices.v1",
@@ -48,8 +47,6 @@ def pdf_text(data: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
 
 
-def stock_of(level: Any) -> tuple[int, int, int]:
-    return level.on_hand, level.reserved, level.available
 
 
 async def test_happy_path_cart_to_delivered_with_invoice_and_label(shop: Shop) -> None:
@@ -246,6 +243,37 @@ async def test_a_saga_step_that_never_answers_times_out_into_its_compensation(sh
     assert stock_of(await shop.level(bowl)) == (3, 0, 3)
 
 
+async def test_ordering_stopped_longer_than_the_step_timeout_with_answers_waiting_confirms_the_order(
+        shop: Shop) -> None:
+    """A restarted ordering reads the answers that arrived while it was down before its timeout sweep
+    may run (issue 19: a restart cancelled paid orders as unanswered)."""
+    cup = await shop.product(price=900, stock=4)
+    shopper = await shop.shopper()
+    step_timeout = 4
+    await shop.step_timeout(step_timeout)
+    shop.platform.kill("paying")  # so that the order cannot be confirmed before ordering is down
+    try:
+        order = await shopper.checkout({cup: 1})
+        placed_at = time.monotonic()
+        shop.platform.kill("ordering")
+        await shop.platform.start("paying")
+        paid = await shop.platform.events("paying.payments.v1", within=60, where=lambda e: e.WhichOneof("event") ==
+                                          "payment_succeeded" and e.payment_succeeded.order_id == order.order_id)
+        assert paid, "paying did not take the payment while ordering was down"
+        # Ordering stays down well past the step timeout, the answers waiting on its topics.
+        await asyncio.sleep(max(0.0, placed_at + step_timeout + 4 - time.monotonic()))
+        await shop.platform.start("ordering")
+        settled_order = await shop.until(order.order_id, lambda o: o.status in (
+            Status.ORDER_STATUS_CONFIRMED, Status.ORDER_STATUS_SHIPPED, Status.ORDER_STATUS_CANCELLED), "an outcome")
+        assert settled_order.status != Status.ORDER_STATUS_CANCELLED, settled_order.cancellation
+    finally:
+        for service in ("paying", "ordering"):
+            if service not in shop.platform.processes:
+                await shop.platform.start(service)
+        await shop.step_timeout(30)
+    await shop.until(order.order_id, Status.ORDER_STATUS_SHIPPED)
+
+
 def _records_of(bootstrap: str, topics: list[str], order_id: str) -> list[tuple[str, bytes, bytes]]:
     """Every record of the order (keyed by its id) on the saga's topics, as Kafka holds them."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "e2e-replayer", "enable.auto.commit": False,
@@ -316,14 +344,6 @@ async def place_retrying(shopper: Shopper, cart_id: str, key: str) -> order_pb2.
             await asyncio.sleep(0.5)
 
 
-def settled(order: order_pb2.Order) -> bool:
-    """Shipped with stock committed and the invoice final, or cancelled with everything given back."""
-    if order.status == Status.ORDER_STATUS_SHIPPED:
-        return (order.stock_state, order.invoice_state) == (order_pb2.STOCK_STATE_COMMITTED,
-                                                            order_pb2.INVOICE_STATE_FINALIZED)
-    return order.status == Status.ORDER_STATUS_CANCELLED and order.stock_state in (
-        order_pb2.STOCK_STATE_RELEASED, order_pb2.STOCK_STATE_FAILED) and order.invoice_state == (
-        order_pb2.INVOICE_STATE_VOIDED)
 
 
 @pytest.mark.parametrize("victim", ["ordering", "paying"])

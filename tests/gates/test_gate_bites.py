@@ -1,78 +1,14 @@
 """Proof that the gate bites: each test makes one change in a copy of the repository and runs the gate's
-stages there, exactly as the Makefile's `gates` target runs them, then says what was refused and why."""
+stages there, exactly as `make gates` runs them (tools/gates.py), then says what was refused and why."""
 
 from __future__ import annotations
 
-import os
 import re
-import shlex
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
+from tests.gates.repo import Repo, accepted, refused
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-STAGES = {int(number): command for number, command in
-          re.findall(r"^\t\$\(call gate,(\d),[^,]*,(.*)\)$", (ROOT / "Makefile").read_text(), re.MULTILINE)}
 ORDER_EVENTS, STOCK_EVENTS = "schemas/ordering/v1/events.proto", "schemas/stocking/v1/events.proto"
 ORDER_MESSAGES = "services/ordering/messages.py"
-
-
-class Repo:
-    """A copy of the repository's files (`git ls-files`, as they are in the working tree)."""
-
-    def __init__(self, root: Path, kafka_bootstrap: str) -> None:
-        self.root = root
-        names = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
-        for name in filter(None, names.decode().split("\0")):
-            if (ROOT / name).is_file():
-                (root / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(ROOT / name, root / name)
-        (root / ".venv").symlink_to(ROOT / ".venv")
-        # The copy's own code and generated code; registries of the stages' own (nothing shared is written).
-        self.env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'gen'}", "KAFKA_BOOTSTRAP": kafka_bootstrap}
-        self.env.pop("SCHEMA_REGISTRY_URL", None)
-        self.generated = False
-
-    def edit(self, path: str, old: str, new: str) -> None:
-        text = (self.root / path).read_text()
-        assert text.count(old) == 1, f"{old!r} is not in {path} exactly once"
-        (self.root / path).write_text(text.replace(old, new))
-        self.generated = False
-
-    def run(self, *command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(command, cwd=self.root, env=self.env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=240)
-
-    def stage(self, number: int, *extra: str) -> subprocess.CompletedProcess[str]:
-        """One stage of the gate (after `make gen`, as `gates` needs it)."""
-        if not self.generated:
-            self.run(str(BIN / "python"), "-m", "tools.gen").check_returncode()
-            self.generated = True
-        command = STAGES[number].replace("$(PY)", str(BIN / "python")).replace("$(BUF)", str(BIN / "buf"))
-        return self.run(*shlex.split(command), *extra)
-
-    def write_contracts(self) -> None:
-        """What `make contracts` writes, after a consumer changed its expectations."""
-        self.run(str(BIN / "python"), "-m", "tools.contracts", "write").check_returncode()
-
-
-@pytest.fixture
-def repo(tmp_path: Path, kafka_bootstrap: str) -> Repo:
-    return Repo(tmp_path, kafka_bootstrap)
-
-
-def refused(result: subprocess.CompletedProcess[str], *named: str) -> None:
-    assert result.returncode != 0, result.stdout
-    for words in named:
-        assert words in result.stdout, f"{words!r} not in:\n{result.stdout}"
-
-
-def accepted(result: subprocess.CompletedProcess[str]) -> None:
-    assert result.returncode == 0, result.stdout
 
 
 # --- breaking schema changes: refused by buf and by the registry, naming the field --------------------------
@@ -126,7 +62,7 @@ def test_a_consumer_that_starts_requiring_a_field_no_provider_sends_is_refused(r
     repo.edit("tests/contracts/consumers/carting.py", "customer_id=CUSTOMER, new_status=",
               'customer_id=CUSTOMER, changed_by="staff-1", new_status=')
     repo.write_contracts()
-    gate = repo.run("make", "-s", "-o", ".venv/.setup-done", "gates")  # the whole gate, as CI runs it
+    gate = repo.gates()
     refused(gate, "gate 3/5: registry compatibility", "gate 4/5 FAILED",
             "FAIL carting <- profiling.customers.v1 customer_status_changed given \"a customer's status changed\": "
             "$.customer_status_changed Actual map is missing the following keys: changed_by")

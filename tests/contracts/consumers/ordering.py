@@ -21,7 +21,7 @@ from stocking.v1 import events_pb2 as stocking_events
 from services.ordering import domain
 from services.runtime.errors import FailedPrecondition
 from tests.contracts.values import ABROAD, ADDRESS, AT, REFUSAL, REFUSAL_ASKED, REFUSED_OPTION, eur
-from tools.contracts import Consumer, Service, metadata
+from tools.contracts import Consumer, Service, metadata, one_of
 from tools.platform import as_customer
 
 CONSUMER = Consumer("ordering")
@@ -285,7 +285,9 @@ async def ships_the_order(service: Service, envelope: Any) -> None:
     assert (order.shipment_id, order.tracking_number) == ("shipment-1", "6A0000000001")
 
 
-@CONSUMER.event(SHIPMENTS, DELIVERED, given="a shipment's status changed")
+# Every status ordering's domain knows (domain.ShipmentStatus), by its name in the schema.
+@CONSUMER.event(SHIPMENTS, DELIVERED, given="a shipment's status changed", handles={
+    "shipment_status_changed.status": one_of(*(f"SHIPMENT_STATUS_{s.value}" for s in domain.ShipmentStatus))})
 async def follows_the_parcel(service: Service, envelope: Any) -> None:
     order_id = await confirmed_order(service)
     await handle(service, SHIPMENTS, SHIPMENT_CREATED, order_id)

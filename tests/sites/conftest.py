@@ -1,0 +1,28 @@
+"""One storefront in front of the nine real services and the demo shop, for every site test of a
+pytest worker (starting them costs about a minute and a half on two cores)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.sites.harness import Storefront
+from tools.platform import Platform
+
+
+@pytest.fixture(scope="session")
+async def storefront(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str,
+                     schema_registry_url: str) -> AsyncIterator[Storefront]:
+    platform = Platform(tmp_path_factory.mktemp("storefront"), kafka_bootstrap, schema_registry_url,
+                        f"s{uuid.uuid4().hex[:10]}")
+    try:
+        # Every test signs in from 127.0.0.1: the per-address limit is lifted, the per-account one tested.
+        site = await Storefront.open(platform, SITE_SIGNIN_PER_ADDRESS="1000/minute")
+        try:
+            yield site
+        finally:
+            site.close()
+    finally:
+        await platform.close()
