@@ -19,6 +19,7 @@ from datetime import timedelta
 import grpc
 from administering.v1 import admin_service_pb2 as pb
 from administering.v1 import admin_service_pb2_grpc
+from administering.v1 import events_pb2 as pb_events
 from cataloging.v1 import catalog_service_pb2 as catalog_pb
 from cataloging.v1 import events_pb2 as catalog_events_pb
 from cataloging.v1.catalog_service_pb2_grpc import CatalogServiceStub
@@ -32,12 +33,13 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_e
 from services.administering import domain, messages
 from services.administering.domain import OnboardingState, OnboardingStep, OnboardingUndo
 from services.administering.stores import SELLERS_TOPIC, SETTINGS_TOPIC, Stores
-from services.runtime import errors, proto
+from services.runtime import auth, errors, proto
 from services.runtime.bus import EventBus
 from services.runtime.clock import now
 from services.runtime.errors import FailedPrecondition, InvalidArgument, required
 from services.runtime.interceptors import PASSED_ON_CODES
 from services.runtime.transactions import UnitOfWork
+from services.runtime.values import SellerStatus
 
 MAX_STOCK_NOTE = 500  # stocking's limit on a movement note (and cataloging's on an archive reason)
 # Cataloging learns of a seller from SellerOnboarded a moment after we publish it: a product for a
@@ -186,10 +188,15 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
     async def ListSellers(self, request: pb.ListSellersRequest,
                           context: grpc.aio.ServicerContext) -> pb.ListSellersResponse:
         statuses = [messages.seller_status_record(number) for number in request.statuses]
+        public = auth.public_caller()
+        if public:  # shoppers see the active sellers' trading names, as the storefront shows them
+            statuses = [SellerStatus.ACTIVE]
         page = domain.list_sellers(self.stores.sellers.values(), statuses=statuses, query=request.query,
                                    page_size=request.page.page_size, page_token=request.page.page_token)
-        return pb.ListSellersResponse(sellers=[messages.seller(seller) for seller in page.items],
-                                      page=proto.page(page))
+        sellers = [messages.seller(seller) for seller in page.items]
+        if public:
+            sellers = [pb_events.Seller(seller_id=s.seller_id, name=s.name, status=s.status) for s in sellers]
+        return pb.ListSellersResponse(sellers=sellers, page=proto.page(page))
 
     # --- product onboarding ---------------------------------------------------------------------
 

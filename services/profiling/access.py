@@ -9,6 +9,7 @@ from services.runtime.auth import Role, anyone, customer_own, staff
 
 RULES = {profile_service_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name: {
     "RegisterCustomer": anyone(),
+    "CheckEmailAvailability": anyone(),
     "Authenticate": anyone(),
     "RefreshToken": anyone(),  # the refresh token in the request is the credential
     "SignOut": anyone(),

@@ -252,6 +252,11 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
                 publish_customer_events(self.bus, work, changed, events)
         return pb.SetCustomerStatusResponse(customer=self._customer(changed))
 
+    async def CheckEmailAvailability(self, request: pb.CheckEmailAvailabilityRequest,
+                                     context: grpc.aio.ServicerContext) -> pb.CheckEmailAvailabilityResponse:
+        email = domain.normalise_email(request.email)
+        return pb.CheckEmailAvailabilityResponse(available=self.stores.customer_emails.get(email) is None)
+
     async def SearchCustomers(self, request: pb.SearchCustomersRequest,
                               context: grpc.aio.ServicerContext) -> pb.SearchCustomersResponse:
         statuses = [messages.customer_status_record(number, "statuses") for number in request.statuses]

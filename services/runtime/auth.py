@@ -306,6 +306,13 @@ def acting_staff() -> str:
     return principal.subject if principal is not None and principal.kind == Kind.STAFF else ""
 
 
+def public_caller() -> bool:
+    """Whether the call comes from the public (a customer or nobody): such a caller sees only what a shop
+    shows everyone. Staff, services and code that no call runs (event handlers) see everything."""
+    principal = caller.get()
+    return principal is not None and principal.kind in (Kind.CUSTOMER, Kind.ANONYMOUS)
+
+
 def owned_by(owner_id: str, what: str, *, unowned_is_open: bool = False) -> None:
     """NotFound unless the caller may see a record of customer `owner_id`: staff and services may, and so may
     code that no call runs (event handlers); a customer or an anonymous caller only their own (another's data

@@ -64,12 +64,15 @@ async def email_problem(request: Request, email: str) -> str:
 
 
 async def _email_taken(request: Request, email: str) -> bool:
-    # Profiling has no "is this email taken" question; its customer search answers it. The form's own
-    # submission would say the same (registration cannot hide that an email is taken), and both
-    # routes are throttled per address.
-    answer = await Calls.of(request).profiling.SearchCustomers(profile_api.SearchCustomersRequest(
-        query=email.strip()))
-    return any(c.email.lower() == email.strip().lower() for c in answer.customers)
+    # Registration cannot hide that an email is taken (its own refusal says so); the route is throttled.
+    try:
+        answer = await Calls.of(request).profiling.CheckEmailAvailability(
+            profile_api.CheckEmailAvailabilityRequest(email=email))
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
+            raise
+        return False  # a malformed email: the form's own check says what is wrong with it
+    return not answer.available
 
 
 @router.get("/register", summary="The registration form")
