@@ -3,9 +3,10 @@ refund. Every route first reads the order as the signed-in customer (ordering re
 nothing of another shopper's order, invoice or credit note is reachable by changing an id in a URL.
 
 The live page: Server-Sent Events from the site's one Kafka consumer (sites/runtime/live.py). A stream
-sends a snapshot of the order first (status and whole timeline), then each new step as it happens;
-its `id` is the id of the event the step came from, so a page that reconnects with `Last-Event-ID`
-gets only the steps after it. A final state ends the stream with a `done` event. Browsers without
+sends a snapshot of the order first (its status, with the whole timeline swapped into the list out of
+band, so the list element and the listener htmx keeps on it stay), then each new step as it happens,
+appended to that list; a step's `id` is the id of the event it came from, so a page that reconnects
+with `Last-Event-ID` gets only the steps after it. A final state ends the stream with a `done` event. Browsers without
 EventSource poll (the server answers 286, which stops htmx's polling, once the order is final);
 without JavaScript the page refreshes itself.
 """
@@ -177,24 +178,26 @@ async def _events(request: Request, order_id: str, last_event_id: str) -> AsyncI
         return str(render_block(templates.env, "order.html", block, {
             **context, "steps": STEPS, "request": request, "csrftoken": csrftoken, "live": True}))
 
-    async def status_event(order: Any, timeline: list[Any]) -> bytes:
-        """The status, and the actions it allows (cancel, refund) swapped out of band."""
+    async def status_event(order: Any, timeline: list[Any], snapshot: str = "", last: str | None = None) -> bytes:
+        """The status, and the actions it allows (cancel, refund) swapped out of band; with a snapshot, the
+        whole timeline too (out of band into the list, whose own listener takes the steps after it)."""
         view = _view(order, timeline, (await _shipment(request, order))[0])
-        return format_sse_event(event="status", data_str=render("status", **view) + render("actions", **view))
+        steps = f'<ol id="timeline" hx-swap-oob="innerHTML">{snapshot}</ol>' if snapshot else ""
+        return format_sse_event(event="status", id=last,
+                                data_str=render("status", **view) + render("actions", **view) + steps)
 
     async with feed.watch(order_id) as changes:
         order = await _order(request, order_id)
         timeline = await _timeline(request, order_id)
         ids = [entry_id(e, i) for i, e in enumerate(timeline)]
         view = _view(order, timeline)
-        yield await status_event(order, timeline)
         if last_event_id in ids:  # a reconnecting page: only the steps it has not seen
+            yield await status_event(order, timeline)
             start = ids.index(last_event_id) + 1
             for i in range(start, len(timeline)):
                 yield format_sse_event(event="step", id=ids[i], data_str=render("step", id=ids[i], e=timeline[i]))
         else:  # a snapshot: the whole timeline in place of what the page shows
-            yield format_sse_event(event="snapshot", id=ids[-1] if ids else None,
-                                   data_str=render("timeline", **view))
+            yield await status_event(order, timeline, snapshot=render("steps", **view), last=ids[-1] if ids else None)
         sent = len(timeline)
         deadline = time.monotonic() + STREAM_SECONDS
         while order.status not in FINAL and time.monotonic() < deadline:
