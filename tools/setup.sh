@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh machine, and nothing twice:
-# system packages (Java 17, Maven) if missing, uv, the locked virtualenv, the Kafka jars.
+# system packages (Java 17, Maven, docker-compose, npm, Chromium) if missing, uv, the locked virtualenv,
+# the Kafka jars.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# apt-get update runs once, before the first package this machine lacks.
+apt_updated=
+apt_install() {
+  echo "setup: apt-get install $*"
+  [ -n "$apt_updated" ] || { apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
 
 need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "setup: installing ${need_apt[*]} with apt-get"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
-fi
+[ ${#need_apt[@]} -eq 0 ] || apt_install "${need_apt[@]}"
+# Debian's docker-compose validates compose.yaml (tests/foundation/test_compose.py); no Docker engine needed,
+# so not the engine it recommends.
+command -v docker-compose >/dev/null 2>&1 || apt_install --no-install-recommends docker-compose
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
@@ -28,7 +37,6 @@ if ! command -v npm >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; th
   missing=()
   command -v npm >/dev/null 2>&1 || missing+=(npm)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-  echo "setup: installing ${missing[*]} with apt-get"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  apt_install "${missing[@]}"
 fi
 (cd sites && npm ci --no-audit --no-fund --silent)

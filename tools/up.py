@@ -21,11 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
-import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from services.runtime.process import declared
+from tools.healthcheck import grpc_serving, http_ok
 from tools.processes import fail, port_is_free
 from tools.supervisor import Child, GaveUp, Supervisor
 
@@ -44,28 +41,6 @@ class Process:
     shows: str
     then: Callable[[dict[str, str]], str] | None = None  # a step once it is ready; returns what to print
     depends_on: tuple[str, ...] = ()  # processes that must be ready before this one starts
-
-
-def http_ok(url: str) -> Callable[[], bool]:
-    def answers() -> bool:
-        try:
-            return httpx.get(url, timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    return answers
-
-
-def grpc_serving(port: int) -> Callable[[], bool]:
-    def serving() -> bool:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            try:
-                answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            except grpc.RpcError:
-                return False
-            return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
-
-    return serving
 
 
 def seed_registry(env: dict[str, str]) -> str:

@@ -4,6 +4,7 @@ plus what only a web site needs.
     settings = SiteSettings.load("storefront", calls=["cataloging", "carting", ...])
     settings.port                  # STOREFRONT_PORT, default 9000
     settings.secret_key            # SITE_SECRET_KEY: signs the session and CSRF cookies
+    settings.host                  # SITE_HOST, default 127.0.0.1: where it listens
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ SITE_PORTS = {"storefront": 9000, "backoffice": 9010}
 
 
 class SiteSettings(ServiceSettings):
+    # The address the site listens on: loopback under `make up`; all of a container's, whose port compose publishes.
+    host: str = Field("127.0.0.1", validation_alias="SITE_HOST", min_length=1, description="an address to listen on")
     # Signs cookies. Sessions live in the process's memory, so a key made at start-up loses nothing
     # that a restart would not lose anyway; set it when several processes must read each other's cookies.
     secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32), validation_alias="SITE_SECRET_KEY",

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tools.healthcheck import grpc_serving, http_ok
 from tools.processes import free_port
 from tools.supervisor import Child, GaveUp, Supervisor
-from tools.up import grpc_serving, http_ok, kafka_answers
+from tools.up import kafka_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 STOPPED_WITHIN = 60  # seconds from the request to stop to every child gone (typically 5 to 10)
