@@ -26,7 +26,8 @@ RUN useradd --system --user-group --uid 10001 --home-dir /app --no-create-home s
 WORKDIR /app
 COPY --from=build /app /app
 COPY --from=web /sites/node_modules /app/sites/node_modules
-# The only folder written at run time: the demo shop's pictures (a volume shared by demo-data and the storefront).
-RUN install -d -o shop -g shop /app/sites/static/products
+# The only folders written at run time: the demo shop's pictures (a volume shared by demo-data and the storefront),
+# and the signing keys each service makes at its first start (a volume shared by the services; docs/security.md).
+RUN install -d -o shop -g shop /app/sites/static/products /app/.cache/shop-platform/keys
 ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1
 USER shop

@@ -103,6 +103,14 @@ def test_the_demo_data_draws_its_pictures_where_the_storefront_serves_them() -> 
     assert mounts["demo-data"] and mounts["demo-data"] == mounts["storefront"], mounts
 
 
+@pytest.mark.parametrize("name", declared())
+def test_every_service_shares_the_signing_keys(name: str) -> None:
+    # Each service verifies the others' tokens with their public keys: one volume where auth.keys_dir() looks.
+    keys = {volume.split(":")[0] for volume in COMPOSE[name].get("volumes", [])
+            if volume.split(":")[1] == "/app/.cache/shop-platform/keys"}
+    assert keys == {"keys"}, f"{name}: the signing keys are not the shared volume 'keys' ({keys})"
+
+
 def test_the_broker_is_the_one_make_up_runs(tmp_path: Path) -> None:
     version = re.search(r"<kafka.version>(.+)</kafka.version>", (ROOT / "tools/kafka/pom.xml").read_text())
     assert version and COMPOSE["kafka"]["image"] == f"apache/kafka:{version[1]}"
