@@ -47,6 +47,14 @@ STATUS = {order_pb2.ORDER_STATUS_PENDING: "Processing", order_pb2.ORDER_STATUS_C
           order_pb2.ORDER_STATUS_SHIPPED: "Shipped", order_pb2.ORDER_STATUS_DELIVERED: "Delivered",
           order_pb2.ORDER_STATUS_CANCELLED: "Cancelled",
           order_pb2.ORDER_STATUS_PARTIALLY_REFUNDED: "Partly refunded", order_pb2.ORDER_STATUS_REFUNDED: "Refunded"}
+SCAN_LABELS = {  # a carrier scan's status, in a shopper's words
+    shipment_pb2.SHIPMENT_STATUS_LABEL_CREATED: "Label created", shipment_pb2.SHIPMENT_STATUS_PICKED_UP: "Picked up",
+    shipment_pb2.SHIPMENT_STATUS_IN_TRANSIT: "In transit",
+    shipment_pb2.SHIPMENT_STATUS_OUT_FOR_DELIVERY: "Out for delivery",
+    shipment_pb2.SHIPMENT_STATUS_DELIVERED: "Delivered", shipment_pb2.SHIPMENT_STATUS_EXCEPTION: "Delivery problem",
+    shipment_pb2.SHIPMENT_STATUS_RETURNED_TO_SENDER: "Returned to us",
+    shipment_pb2.SHIPMENT_STATUS_CANCELLED: "Cancelled",
+}
 STEPS = {
     order_api.TIMELINE_STEP_ORDER_CREATED: ("Order received", "ok"),
     order_api.TIMELINE_STEP_STOCK_RESERVED: ("Items reserved for you", "ok"),
@@ -97,7 +105,7 @@ def _view(order: Any, timeline: list[Any], shipment: Any = None) -> dict[str, An
             # something is under way within seconds: a page without JavaScript refreshes itself meanwhile
             "busy": order.status == order_pb2.ORDER_STATUS_PENDING
             or any(r.status == order_pb2.REFUND_STATUS_REQUESTED for r in order.refunds),
-            "steps": STEPS, "can_cancel": order.status in (order_pb2.ORDER_STATUS_PENDING,
+            "steps": STEPS, "scan_labels": SCAN_LABELS, "can_cancel": order.status in (order_pb2.ORDER_STATUS_PENDING,
                                                           order_pb2.ORDER_STATUS_CONFIRMED)
             # ordering counts an order as shipped once its label is printed; until the carrier has the
             # parcel it can still be cancelled
@@ -152,10 +160,11 @@ async def progress(request: Request, order_id: OrderId) -> Response:
     if person(request) is None:
         return sign_in_first(request)
     order = await _order(request, order_id)
-    view = _view(order, await _timeline(request, order_id), (await _shipment(request, order))[0])
+    shipment, tracking = await _shipment(request, order, with_scans=True)
+    view = {**_view(order, await _timeline(request, order_id), shipment), "tracking": tracking, "live": True}
     # 286 tells htmx to stop polling: nothing more will happen to this order on its own.
     return page(request, "order.html", view, block="progress", private=True, status=286 if view["final"] else 200,
-                oob=())
+                oob=("parcel", "actions"))
 
 
 @router.get("/orders/{order_id}/live", summary="Server-Sent Events: the order's status and each new step")
@@ -179,12 +188,15 @@ async def _events(request: Request, order_id: str, last_event_id: str) -> AsyncI
             **context, "steps": STEPS, "request": request, "csrftoken": csrftoken, "live": True}))
 
     async def status_event(order: Any, timeline: list[Any], snapshot: str = "", last: str | None = None) -> bytes:
-        """The status, and the actions it allows (cancel, refund) swapped out of band; with a snapshot, the
-        whole timeline too (out of band into the list, whose own listener takes the steps after it)."""
-        view = _view(order, timeline, (await _shipment(request, order))[0])
+        """The status, and out of band the parcel (scans, documents) and the actions it allows (cancel,
+        refund); with a snapshot, the whole timeline too (out of band into the list, whose own listener
+        takes the steps after it)."""
+        shipment, tracking = await _shipment(request, order, with_scans=True)
+        view = {**_view(order, timeline, shipment), "tracking": tracking}
         steps = f'<ol id="timeline" hx-swap-oob="innerHTML">{snapshot}</ol>' if snapshot else ""
         return format_sse_event(event="status", id=last,
-                                data_str=render("status", **view) + render("actions", **view) + steps)
+                                data_str="".join(render(block, **view) for block in ("status", "parcel", "actions"))
+                                + steps)
 
     async with feed.watch(order_id) as changes:
         order = await _order(request, order_id)

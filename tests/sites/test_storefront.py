@@ -216,6 +216,7 @@ async def journey(site: Storefront, browser: Browser, *, js: bool) -> None:
         await deliver(site, order_id)
         await expect(status).to_contain_text("Delivered", timeout=60_000)
         await expect(timeline).to_contain_text("Delivered")
+        await expect(page.locator("#order-parcel")).to_contain_text("Delivered · Lyon")  # the scans, live too
         assert await page.evaluate("window.stillTheSamePage === true")
         await shop.check("order-delivered-live")
         await page.get_by_role("button", name="Request a refund").click()
