@@ -163,6 +163,15 @@ async def test_a_registered_customer_is_published_and_can_change_its_profile(
     assert same.customer == updated
 
 
+async def test_whether_an_email_is_taken_is_answered_to_anyone(platform_module: Platform,
+                                                                 profiles: ProfileServiceStub) -> None:
+    customer = await register(profiles)
+    anyone = ProfileServiceStub(platform_module.bare_channel("profiling"))  # no token: a registration form's visitor
+    taken = await anyone.CheckEmailAvailability(pb.CheckEmailAvailabilityRequest(email=f" {customer.email.upper()} "))
+    free = await anyone.CheckEmailAvailability(pb.CheckEmailAvailabilityRequest(email=unique_email()))
+    assert (taken.available, free.available) == (False, True)
+
+
 async def test_authenticate_says_who_signed_in_and_throttles_guessing(profiles: ProfileServiceStub) -> None:
     customer = await register(profiles)
     signed_in = await profiles.Authenticate(pb.AuthenticateRequest(
@@ -477,6 +486,9 @@ BAD_INPUT: list[Case] = [
     ("RegisterCustomer", lambda k: pb.RegisterCustomerRequest(email=k.customer.email.upper(), password=PASSWORD,
                                                                first_name="J", last_name="D"),
      EXISTS, "a customer account already uses the email"),
+    ("CheckEmailAvailability", lambda k: pb.CheckEmailAvailabilityRequest(email="not-an-email"),
+     INVALID, "email 'not-an-email' is not a valid email address"),
+    ("CheckEmailAvailability", lambda k: pb.CheckEmailAvailabilityRequest(), INVALID, "email is required"),
     ("Authenticate", lambda k: pb.AuthenticateRequest(email=k.customer.email, password=PASSWORD),
      INVALID, "account_kind is required"),
     ("Authenticate", lambda k: pb.AuthenticateRequest(email=k.customer.email, password=PASSWORD,
