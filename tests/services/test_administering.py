@@ -38,7 +38,7 @@ from stocking.v1 import events_pb2 as stock_events
 from stocking.v1 import stock_service_pb2 as stock_pb
 from stocking.v1.stock_service_pb2_grpc import StockServiceStub
 
-from tools.platform import Platform, eventually
+from tools.platform import Platform, as_customer, eventually
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "root@shop.test", "root-password-for-tests"
 PASSWORD = "correct horse battery"
@@ -298,6 +298,13 @@ async def test_sellers_are_listed_by_name_filtered_and_paged(shop: Shop) -> None
         page_size=2, page_token=first.page.next_page_token)))
     assert [s.name.split()[0] for s in [*first.sellers, *rest.sellers]] == ["alpha", "Bravo", "Charlie"]
     assert (first.page.total_size, rest.page.next_page_token) == (3, "")
+
+    # A shopper (or nobody) sees the active sellers' trading names, and nothing else of them.
+    for credentials in ((), as_customer("customer-1")):
+        public = await AdminServiceStub(shop.platform.bare_channel("administering")).ListSellers(
+            pb.ListSellersRequest(query=mark, statuses=[events.SELLER_STATUS_SUSPENDED]), metadata=credentials)
+        assert [(s.name.split()[0], s.email, s.vat_number) for s in public.sellers] == [("alpha", "", ""),
+                                                                                         ("Bravo", "", "")]
 
 
 # --------------------------------------------------------------------------------------------------
