@@ -652,14 +652,96 @@ def call_subjects(root: Path = ROOT) -> dict[tuple[str, str], set[str]]:
                         and isinstance(node.func.value.value, ast.Name) and node.func.value.value.id == "self"):
                     callee, service = stubs[node.func.value.attr]
                     found.setdefault((caller, callee), set()).add(f"{service}/{node.func.attr}")
+    for pair, subjects in site_call_subjects(root).items():
+        found.setdefault(pair, set()).update(subjects)
     return found
 
 
-def coverage_problems(directory: Path = CONTRACTS_DIR) -> list[str]:
-    """Every pair in the code has its contract file, holding an interaction for each event and call; no
-    contract file is left for a pair that no longer exists."""
+SITE_RUNTIME = "runtime"  # sites/runtime/: what every site runs on, not a site
+
+
+def site_call_subjects(root: Path = ROOT) -> dict[tuple[str, str], set[str]]:
+    """(site, callee) -> "<package.Service>/<Method>" for every call a site makes (sites/<site>/*.py): through
+    `Calls` (sites/runtime/calls.py), as `Calls.of(request).<callee>.<Method>(...)`, or through a name bound to
+    `Calls.of(request)` or to `Calls.of(request).<callee>` in the same function; the stub of each callee is the
+    one `STUBS` in calls.py names. The runtime's own calls (`....stubs["<callee>"].<Method>(...)`, the token
+    refresh) are every site's whose `CALLS` (sites/<site>/app.py) holds the callee."""
+    runtime = root / "sites" / SITE_RUNTIME / "calls.py"
+    if not runtime.exists():
+        return {}
+    tree = ast.parse(runtime.read_text())
+    packages = {alias.name: node.module.rsplit(".", 1)[0] for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module for alias in node.names}
+    services: dict[str, str] = {}  # callee -> package.Service
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict)
+                and any(isinstance(t, ast.Name) and t.id == "STUBS"
+                        for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))):
+            for key, value in zip(node.value.keys, node.value.values, strict=True):
+                if isinstance(key, ast.Constant) and isinstance(value, ast.Name) and value.id.endswith("Stub"):
+                    services[str(key.value)] = f"{packages[value.id]}.{value.id.removesuffix('Stub')}"
+    runtime_calls = {(str(node.func.value.slice.value), node.func.attr)
+                     for source in sorted(runtime.parent.glob("*.py"))
+                     for node in ast.walk(ast.parse(source.read_text()))
+                     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                     and isinstance(node.func.value, ast.Subscript) and isinstance(node.func.value.value, ast.Attribute)
+                     and node.func.value.value.attr == "stubs" and isinstance(node.func.value.slice, ast.Constant)}
+    found: dict[tuple[str, str], set[str]] = {}
+    for app in sorted((root / "sites").glob("*/app.py")):
+        site = app.parent.name
+        if site == SITE_RUNTIME:
+            continue
+        calls: list[tuple[str, str]] = []
+        for source in sorted(app.parent.glob("*.py")):
+            calls += _site_calls(ast.parse(source.read_text()))
+        declared_callees = set()
+        for node in ast.walk(ast.parse(app.read_text())):
+            if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "CALLS" for t in node.targets)
+                    and isinstance(node.value, ast.List)):
+                declared_callees = {str(e.value) for e in node.value.elts if isinstance(e, ast.Constant)}
+        calls += [(callee, rpc) for callee, rpc in runtime_calls if callee in declared_callees]
+        for callee, rpc in calls:
+            if callee in services and rpc[:1].isupper():
+                found.setdefault((site, callee), set()).add(f"{services[callee]}/{rpc}")
+    return found
+
+
+def _site_calls(module: ast.Module) -> list[tuple[str, str]]:
+    """(callee, Method) of each `Calls` call in a site's module, function by function."""
+    def is_calls(node: ast.AST, roots: set[str]) -> bool:  # Calls.of(...), or a name bound to it
+        return ((isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "of"
+                 and isinstance(node.func.value, ast.Name) and node.func.value.id == "Calls")
+                or (isinstance(node, ast.Name) and node.id in roots))
+
+    found = []
+    for function in ast.walk(module):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        roots: set[str] = set()
+        callees: dict[str, str] = {}  # a name bound to Calls.of(...).<callee>
+        for node in ast.walk(function):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                name, value = node.targets[0].id, node.value
+                if is_calls(value, roots):
+                    roots.add(name)
+                elif isinstance(value, ast.Attribute) and is_calls(value.value, roots):
+                    callees[name] = value.attr
+        for node in ast.walk(function):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            target = node.func.value
+            if isinstance(target, ast.Attribute) and is_calls(target.value, roots):
+                found.append((target.attr, node.func.attr))
+            elif isinstance(target, ast.Name) and target.id in callees:
+                found.append((callees[target.id], node.func.attr))
+    return found
+
+
+def coverage_problems(directory: Path = CONTRACTS_DIR, root: Path = ROOT) -> list[str]:
+    """Every pair in the code (of the services and of the sites under `root`) has its contract file, holding an
+    interaction for each event and call; no contract file is left for a pair that no longer exists."""
     needed: dict[tuple[str, str], set[str]] = {}
-    for found in (event_subjects(), call_subjects()):
+    for found in (event_subjects(), call_subjects(root)):
         for pair, subjects in found.items():
             needed.setdefault(pair, set()).update(subjects)
     problems = []
