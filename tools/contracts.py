@@ -841,8 +841,10 @@ def readers(directory: Path = CONTRACTS_DIR) -> tuple[dict[str, set[str]], dict[
                 walk(inner, item, consumer)
 
     def typed(name: str, body: Any, consumer: str) -> None:
+        body = json.loads(body) if isinstance(body, str) else body
         with contextlib.suppress(KeyError):  # a type the published schemas do not have: nobody read it yet
-            walk(pool.FindMessageTypeByName(name), json.loads(body) if isinstance(body, str) else body, consumer)
+            for message in body if isinstance(body, list) else [body]:  # a list: a stream's messages
+                walk(pool.FindMessageTypeByName(name), message, consumer)
 
     for path in contract_files(directory):
         contract = json.loads(path.read_text())
