@@ -16,6 +16,14 @@ list with at least one such element) and allows everything else. A field the con
 needs filled: proto3 JSON leaves out default values, so a provider that stops filling a field breaks the
 contract too.
 
+Callers: a service's call carries its own credentials, as before; a site's call (sites/<site>/) is made
+for the person of the session, so its interaction says so (`caller="customer"` or `"anonymous"`), the site's
+check asserts that its code sent the customer's token or none, and verification answers it as the provider's
+process would: the provider's own access rules (services/<name>/access.py) applied to a customer's token for
+the customer the state made (or to no token), then the servicer with that caller. A server-streaming call
+(a PDF) declares the messages of the stream the consumer relies on, in a list: its contract holds a stream
+containing each of them.
+
 In-process services: the real stores, handlers and servicers on an EventBus that never starts, whose
 units of work apply in memory (MemoryCommitter) and whose events go through the real serializer
 against the registry at SCHEMA_REGISTRY_URL, under a namespace of the run's own.
@@ -51,9 +59,10 @@ os.environ.setdefault("PACT_DO_NOT_TRACK", "true")  # no network but package reg
 from pact import Pact, Verifier, match
 from pact.types import Message as PactMessage
 
-from services.runtime import topic_map
+from services.runtime import auth, inputs, topic_map
+from services.runtime.auth import AUTHORIZATION
 from services.runtime.bus import envelope_class
-from services.runtime.inprocess import Service
+from services.runtime.inprocess import Context, Service
 from services.runtime.process import PROCESS_FOLDERS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,8 +187,8 @@ def field_paths(body: Any, prefix: str = "") -> list[str]:
     """The leaf fields of a JSON body: "order_confirmed.lines[].sku"."""
     if isinstance(body, dict):
         return [p for key, value in body.items() for p in field_paths(value, f"{prefix}.{key}" if prefix else key)]
-    if isinstance(body, list):
-        return field_paths(body[0], f"{prefix}[]") if body else [f"{prefix}[]"]
+    if isinstance(body, list):  # every element: a stream's messages differ (a header, then chunks)
+        return list(dict.fromkeys(p for item in body for p in field_paths(item, f"{prefix}[]"))) or [f"{prefix}[]"]
     return [prefix]
 
 
@@ -224,7 +233,8 @@ class Expectation:
     example: Message | None = None
     rpc: str = ""  # ... or a call
     request: Message | None = None
-    response: Message | None = None
+    response: Message | list[Message] | None = None  # a list: the messages of a server stream
+    caller: str = ""  # a site's call: "customer" (the session's token) or "anonymous" (none)
     variant: str = ""
     handles: dict[str, Rule] = field(default_factory=dict)  # path in the event or response -> what the code handles
 
@@ -238,11 +248,16 @@ class Expectation:
         return f"{self.subject} ({self.variant})" if self.variant else self.subject
 
 
-class Consumer:
-    """A service's expectations of the others: `CONSUMER = Consumer("billing")` in tests/contracts/consumers/."""
+CALLERS = {"customer": "with the signed-in customer's token", "anonymous": "without a token"}
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+
+class Consumer:
+    """A service's expectations of the others: `CONSUMER = Consumer("billing")` in tests/contracts/consumers/.
+    A consumer that is not a service (a site) gives `build`, which makes what its checks drive: something with
+    a FakeStub for each provider in `stubs` (and `aclose()`, called after each check, if it needs one)."""
+
+    def __init__(self, name: str, build: Callable[[str], Any] | None = None) -> None:
+        self.name, self.build = name, build
         self.expectations: list[Expectation] = []
 
     def event(self, topic: str, example: Message, *, given: str, variant: str = "",
@@ -258,15 +273,22 @@ class Consumer:
             return check
         return register
 
-    def call(self, rpc: str, request: Message, response: Message, *, given: str, variant: str = "",
-             handles: dict[str, Rule] | None = None, **params: Any) -> Callable[[Check], Check]:
+    def call(self, rpc: str, request: Message, response: Message | list[Message], *, given: str, variant: str = "",
+             handles: dict[str, Rule] | None = None, caller: str = "", **params: Any) -> Callable[[Check], Check]:
         """The consumer calls `rpc` with (at least) `request` and reads `response`'s fields; the decorated
         `async def check(service, response)` drives the real caller, whose stub answers `response`. `handles`:
-        as for an event, on the response's fields."""
+        as for an event, on the response's fields. A server-streaming `rpc` reads a list of messages, each of
+        which the stream must contain. A site says whose call it is: `caller` "customer" or "anonymous"."""
+        if caller and caller not in CALLERS:
+            raise DeclarationError(f"{self.name}, {rpc}: caller {caller!r} is none of {', '.join(CALLERS)}")
+        if isinstance(response, list) != method(rpc).server_streaming:
+            raise DeclarationError(f"{self.name}, {rpc}: a server stream's response is a list of its messages, "
+                                   "any other response one message")
+
         def register(check: Check) -> Check:
             self.expectations.append(Expectation(self.name, provider_of_rpc(rpc), given, params, check, rpc=rpc,
                                                  request=request, response=response, variant=variant,
-                                                 handles=handles or {}))
+                                                 handles=handles or {}, caller=caller))
             return check
         return register
 
@@ -284,10 +306,12 @@ class Consumer:
                  .with_body(self._matchers(e, e.example), JSON_TYPE).with_metadata({"topic": e.topic}))
             else:
                 assert e.request is not None and e.response is not None
+                response: Any = (match.array_containing([self._matchers(e, m) for m in e.response])
+                                 if isinstance(e.response, list) else self._matchers(e, e.response))
                 (pact.upon_receiving(e.description, "Sync").given(e.given, params)
                  .with_body(json.dumps(as_json(e.request), sort_keys=True), JSON_TYPE, part="Request")
-                 .with_metadata({"rpc": e.rpc}, "Request")
-                 .with_body(self._matchers(e, e.response), JSON_TYPE, part="Response"))
+                 .with_metadata({"rpc": e.rpc, **({"caller": e.caller} if e.caller else {})}, "Request")
+                 .with_body(response, JSON_TYPE, part="Response"))
         return pact
 
     def _matchers(self, e: Expectation, body: Message) -> dict[str, Any]:
@@ -363,8 +387,10 @@ def metadata(**fields: Any) -> Any:
 # --- the consumer side -----------------------------------------------------------------------------------------
 
 
-async def run_consumer(consumer: Consumer, provider: str, build: Callable[[str], Service]) -> None:
-    """Feed each of the pair's contract examples, as Pact gives it back, to the consumer's real code."""
+async def run_consumer(consumer: Consumer, provider: str, build: Callable[[str], Any]) -> None:
+    """Feed each of the pair's contract examples, as Pact gives it back, to the consumer's real code (a service
+    built by `build`, a site by its consumer's own)."""
+    build = consumer.build or build
     pact = consumer.pact(provider)
     by_description = {e.description: e for e in consumer.expectations if e.provider == provider}
     for message in pact.interactions("Async"):
@@ -379,7 +405,9 @@ async def run_consumer(consumer: Consumer, provider: str, build: Callable[[str],
     for sync in pact.interactions("Sync"):
         e = by_description[sync.description]
         rpc = method(e.rpc)
-        response = parse(next(iter(sync.response_contents)).contents or "{}", message_class(rpc.output_type))
+        raw = json.loads(next(iter(sync.response_contents)).contents or "{}")
+        output = message_class(rpc.output_type)
+        response: Any = [parse(m, output) for m in raw] if rpc.server_streaming else parse(raw, output)
         service = build(consumer.name)
         stub = service.stubs[provider]
         stub.answers[rpc.name] = response
@@ -389,8 +417,16 @@ async def run_consumer(consumer: Consumer, provider: str, build: Callable[[str],
             assert sent, f"the caller never called {e.rpc}"
             asked = set(field_paths(as_json(e.request))) - set(field_paths(as_json(sent[-1])))  # type: ignore[arg-type]
             assert not asked, f"the contract's request has {sorted(asked)}, which the caller does not send"
+            if e.caller:
+                token = stub.credentials(rpc.name)[-1].get(AUTHORIZATION, "")
+                assert bool(token) == (e.caller == "customer"), (
+                    f"the contract says the call is made {CALLERS[e.caller]}, the caller sent "
+                    f"{'a token' if token else 'none'}")
         except Exception as exc:
             raise AssertionError(f"{consumer.name}, {e.description}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            if (close := getattr(service, "aclose", None)) is not None:
+                await close()
 
 
 def write(directory: Path) -> list[Path]:
@@ -535,8 +571,13 @@ def _produce(service: Service, values: dict[str, Any], subject: str, metadata: d
         request = parse(metadata["request"]["contents"]["content"], message_class(rpc.input_type))
         # the ids the provider state made, in place of the example's (those the request has)
         json_format.ParseDict(values, request, ignore_unknown_fields=True)
-        answer = loop.run(service.call(subject, request))
-        return PactMessage(contents=json.dumps(as_json(answer)).encode(), content_type=JSON_TYPE, metadata=None)
+        caller = (metadata["request"].get("metadata") or {}).get("caller", "")
+        if caller:
+            answer: Any = loop.run(_answer_as(caller, service, subject, request, values))
+        else:
+            answer = loop.run(service.call(subject, request))
+        body = [as_json(part) for part in answer] if isinstance(answer, list) else as_json(answer)
+        return PactMessage(contents=json.dumps(body).encode(), content_type=JSON_TYPE, metadata=None)
     topic, event = subject.split(" ")
     found = service.published(topic, event)
     if not found:
@@ -544,6 +585,27 @@ def _produce(service: Service, values: dict[str, Any], subject: str, metadata: d
         raise LookupError(f"the provider state published no {event} on {topic} (it published {published})")
     return PactMessage(contents=json.dumps(as_json(found[-1])).encode(), content_type=JSON_TYPE,
                        metadata={"topic": topic})
+
+
+CUSTOMER_OF_NO_DATA = "customer-0"  # the customer a site's call is made for when the state made no one's data
+
+
+async def _answer_as(caller: str, service: Service, rpc: str, request: Message, values: dict[str, Any]) -> Any:
+    """The provider's answer to a site's call, as its process gives it: the access rule of its access.py checked
+    on the credentials the site sends (a customer's token for the customer the state made, or none), which sets
+    the caller its servicer sees (and fills or checks the request's owner field), the input floor, then the
+    servicer; a server stream's messages in a list."""
+    from tools.platform import as_customer  # signs people's tokens with profiling's key, as sign-in does
+
+    rules = importlib.import_module(f"services.{service.name}.access").RULES
+    credentials = dict(as_customer(values.get("customer_id") or CUSTOMER_OF_NO_DATA)) if caller == "customer" else {}
+    auth.Authoriser(rules).authorise(f"/{rpc}", credentials.items(), request)
+    inputs.check_request(request)
+    answer = getattr(service.servicer, rpc.split("/")[1])(request, Context(**credentials))
+    if method(rpc).server_streaming:
+        return [type(part).FromString(part.SerializeToString()) async for part in answer]
+    answered = await answer
+    return type(answered).FromString(answered.SerializeToString())
 
 
 # --- pairs: what exists in the code, what the contracts cover --------------------------------------------------
@@ -590,14 +652,96 @@ def call_subjects(root: Path = ROOT) -> dict[tuple[str, str], set[str]]:
                         and isinstance(node.func.value.value, ast.Name) and node.func.value.value.id == "self"):
                     callee, service = stubs[node.func.value.attr]
                     found.setdefault((caller, callee), set()).add(f"{service}/{node.func.attr}")
+    for pair, subjects in site_call_subjects(root).items():
+        found.setdefault(pair, set()).update(subjects)
     return found
 
 
-def coverage_problems(directory: Path = CONTRACTS_DIR) -> list[str]:
-    """Every pair in the code has its contract file, holding an interaction for each event and call; no
-    contract file is left for a pair that no longer exists."""
+SITE_RUNTIME = "runtime"  # sites/runtime/: what every site runs on, not a site
+
+
+def site_call_subjects(root: Path = ROOT) -> dict[tuple[str, str], set[str]]:
+    """(site, callee) -> "<package.Service>/<Method>" for every call a site makes (sites/<site>/*.py): through
+    `Calls` (sites/runtime/calls.py), as `Calls.of(request).<callee>.<Method>(...)`, or through a name bound to
+    `Calls.of(request)` or to `Calls.of(request).<callee>` in the same function; the stub of each callee is the
+    one `STUBS` in calls.py names. The runtime's own calls (`....stubs["<callee>"].<Method>(...)`, the token
+    refresh) are every site's whose `CALLS` (sites/<site>/app.py) holds the callee."""
+    runtime = root / "sites" / SITE_RUNTIME / "calls.py"
+    if not runtime.exists():
+        return {}
+    tree = ast.parse(runtime.read_text())
+    packages = {alias.name: node.module.rsplit(".", 1)[0] for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module for alias in node.names}
+    services: dict[str, str] = {}  # callee -> package.Service
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict)
+                and any(isinstance(t, ast.Name) and t.id == "STUBS"
+                        for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))):
+            for key, value in zip(node.value.keys, node.value.values, strict=True):
+                if isinstance(key, ast.Constant) and isinstance(value, ast.Name) and value.id.endswith("Stub"):
+                    services[str(key.value)] = f"{packages[value.id]}.{value.id.removesuffix('Stub')}"
+    runtime_calls = {(str(node.func.value.slice.value), node.func.attr)
+                     for source in sorted(runtime.parent.glob("*.py"))
+                     for node in ast.walk(ast.parse(source.read_text()))
+                     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                     and isinstance(node.func.value, ast.Subscript) and isinstance(node.func.value.value, ast.Attribute)
+                     and node.func.value.value.attr == "stubs" and isinstance(node.func.value.slice, ast.Constant)}
+    found: dict[tuple[str, str], set[str]] = {}
+    for app in sorted((root / "sites").glob("*/app.py")):
+        site = app.parent.name
+        if site == SITE_RUNTIME:
+            continue
+        calls: list[tuple[str, str]] = []
+        for source in sorted(app.parent.glob("*.py")):
+            calls += _site_calls(ast.parse(source.read_text()))
+        declared_callees = set()
+        for node in ast.walk(ast.parse(app.read_text())):
+            if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "CALLS" for t in node.targets)
+                    and isinstance(node.value, ast.List)):
+                declared_callees = {str(e.value) for e in node.value.elts if isinstance(e, ast.Constant)}
+        calls += [(callee, rpc) for callee, rpc in runtime_calls if callee in declared_callees]
+        for callee, rpc in calls:
+            if callee in services and rpc[:1].isupper():
+                found.setdefault((site, callee), set()).add(f"{services[callee]}/{rpc}")
+    return found
+
+
+def _site_calls(module: ast.Module) -> list[tuple[str, str]]:
+    """(callee, Method) of each `Calls` call in a site's module, function by function."""
+    def is_calls(node: ast.AST, roots: set[str]) -> bool:  # Calls.of(...), or a name bound to it
+        return ((isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "of"
+                 and isinstance(node.func.value, ast.Name) and node.func.value.id == "Calls")
+                or (isinstance(node, ast.Name) and node.id in roots))
+
+    found = []
+    for function in ast.walk(module):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        roots: set[str] = set()
+        callees: dict[str, str] = {}  # a name bound to Calls.of(...).<callee>
+        for node in ast.walk(function):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                name, value = node.targets[0].id, node.value
+                if is_calls(value, roots):
+                    roots.add(name)
+                elif isinstance(value, ast.Attribute) and is_calls(value.value, roots):
+                    callees[name] = value.attr
+        for node in ast.walk(function):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            target = node.func.value
+            if isinstance(target, ast.Attribute) and is_calls(target.value, roots):
+                found.append((target.attr, node.func.attr))
+            elif isinstance(target, ast.Name) and target.id in callees:
+                found.append((callees[target.id], node.func.attr))
+    return found
+
+
+def coverage_problems(directory: Path = CONTRACTS_DIR, root: Path = ROOT) -> list[str]:
+    """Every pair in the code (of the services and of the sites under `root`) has its contract file, holding an
+    interaction for each event and call; no contract file is left for a pair that no longer exists."""
     needed: dict[tuple[str, str], set[str]] = {}
-    for found in (event_subjects(), call_subjects()):
+    for found in (event_subjects(), call_subjects(root)):
         for pair, subjects in found.items():
             needed.setdefault(pair, set()).update(subjects)
     problems = []
@@ -697,8 +841,10 @@ def readers(directory: Path = CONTRACTS_DIR) -> tuple[dict[str, set[str]], dict[
                 walk(inner, item, consumer)
 
     def typed(name: str, body: Any, consumer: str) -> None:
+        body = json.loads(body) if isinstance(body, str) else body
         with contextlib.suppress(KeyError):  # a type the published schemas do not have: nobody read it yet
-            walk(pool.FindMessageTypeByName(name), json.loads(body) if isinstance(body, str) else body, consumer)
+            for message in body if isinstance(body, list) else [body]:  # a list: a stream's messages
+                walk(pool.FindMessageTypeByName(name), message, consumer)
 
     for path in contract_files(directory):
         contract = json.loads(path.read_text())

@@ -75,18 +75,25 @@ def local_bus(service: str, registry_url: str | None = None) -> EventBus:
 
 class FakeStub:
     """A gRPC stub standing in for a callee: `answers[method]` is a response, an exception to raise, or a
-    function of the request; every call is kept in `calls` as (method, request)."""
+    function of the request; every call is kept in `calls` as (method, request), and the metadata it carried
+    in `metadata` as (method, {key: value})."""
 
     def __init__(self, service: str, **answers: Any) -> None:
         self.service, self.answers = service, answers
         self.calls: list[tuple[str, Message]] = []
+        self.metadata: list[tuple[str, dict[str, str]]] = []
+
+    def credentials(self, method: str) -> list[dict[str, str]]:
+        """The metadata of each call of `method`, in order."""
+        return [sent for name, sent in self.metadata if name == method]
 
     def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
         if not name[:1].isupper():
             raise AttributeError(name)
 
-        async def call(request: Message, **_: Any) -> Any:
+        async def call(request: Message, *, metadata: Any = None, **_: Any) -> Any:
             self.calls.append((name, request))
+            self.metadata.append((name, dict(metadata or ())))
             if name not in self.answers:
                 raise AssertionError(f"{self.service}/{name} was called, but the test gave it no answer")
             answer = self.answers[name]

@@ -58,3 +58,8 @@ async def setting_changed(service: Service, name: str) -> None:
     await service.servicer.seed_settings()  # as at start-up
     await service.call("administering.v1.AdminService/UpdateSetting", admin_api.UpdateSettingRequest(
         name=name, value=messages.setting_value(another_value(domain.setting_definition(name))), staff_id=STAFF_ID))
+
+
+@PROVIDER.state("the VIP discount is set")
+async def vip_discount(service: Service) -> None:
+    await service.servicer.seed_settings()  # as at start-up: every setting at its default

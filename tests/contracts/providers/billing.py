@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from services.runtime.inprocess import build
 from tests.contracts.consumers.billing import (
@@ -12,6 +13,7 @@ from tests.contracts.consumers.billing import (
     ORDERS,
     PAYMENT_REFUNDED,
     PAYMENTS,
+    invoice,
 )
 from tools.contracts import Provider, Service
 
@@ -39,3 +41,18 @@ async def voided(service: Service) -> None:
 async def credited(service: Service) -> None:
     await finalized(service)
     await service.deliver(PAYMENTS, PAYMENT_REFUNDED)
+
+
+# --- the storefront's shopper: their documents (ORDER_CREATED is customer-1's, whose token asks) ---------------
+
+
+@PROVIDER.state("a customer's order's invoice was finalized")
+async def customers_invoice(service: Service) -> dict[str, Any]:
+    await finalized(service)
+    return {"invoice_id": invoice(service).invoice_id, "customer_id": "customer-1"}
+
+
+@PROVIDER.state("a customer's refund's credit note was issued")
+async def customers_credit_note(service: Service) -> dict[str, Any]:
+    await credited(service)
+    return {"credit_note_id": invoice(service).credit_note_ids[-1], "customer_id": "customer-1"}

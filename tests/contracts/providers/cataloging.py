@@ -55,3 +55,8 @@ async def updated(service: Service) -> None:
 async def archived(service: Service) -> None:
     await service.call("cataloging.v1.CatalogService/ArchiveProduct", catalog_api.ArchiveProductRequest(
         product_id=await product(service, publish=True), reason="discontinued"))
+
+
+@PROVIDER.state("the catalogue has a category")
+async def category(service: Service) -> None:
+    await service.call("cataloging.v1.CatalogService/CreateCategory", catalog_api.CreateCategoryRequest(name="Kitchen"))
