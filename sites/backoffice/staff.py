@@ -81,6 +81,7 @@ def install(app: FastAPI) -> None:
     templates = app.state.templates
     templates.env.filters["money"] = lambda value: money(value, settings.locale)
     templates.env.filters["when"] = lambda ts: when(ts, settings.locale)
+    templates.env.filters["instant"] = lambda ts: when(ts, settings.locale, seconds=True)
 
     @app.exception_handler(SignInFirst)
     async def to_sign_in(request: Request, exc: SignInFirst) -> Response:

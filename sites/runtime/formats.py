@@ -20,8 +20,10 @@ def money(value: Any, locale: str = "en_IE") -> str:
     return str(format_currency(value.amount_minor / 100, value.currency, locale=locale))
 
 
-def when(timestamp: Any, locale: str = "en_IE") -> str:
-    """A protobuf Timestamp as the locale writes a date and time (UTC: the shop's clock)."""
+def when(timestamp: Any, locale: str = "en_IE", *, seconds: bool = False) -> str:
+    """A protobuf Timestamp as the locale writes a date and time (UTC: the shop's clock); to the second for
+    the steps of a saga, which follow each other within one."""
     if timestamp is None or not (timestamp.seconds or timestamp.nanos):
         return ""
-    return str(format_datetime(timestamp.ToDatetime(), "d MMM yyyy, HH:mm", locale=locale))
+    return str(format_datetime(timestamp.ToDatetime(), "d MMM yyyy, HH:mm:ss" if seconds else "d MMM yyyy, HH:mm",
+                               locale=locale))
