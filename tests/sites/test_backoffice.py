@@ -11,17 +11,24 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 from axe_playwright_python.async_playwright import Axe
+from cataloging.v1 import catalog_service_pb2 as catalog_api
+from ordering.v1 import order_pb2
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright, expect
 from profiling.v1 import profile_service_pb2 as profile_api
 from profiling.v1.profile_service_pb2_grpc import ProfileServiceStub
+from shipping.v1 import shipment_pb2
+from shop.common.v1 import paging_pb2
 
 from services.runtime import auth
 from tests.sites.browser import DESKTOP, PHONE, SCREENSHOTS, launch_options
 from tests.sites.harness import BackOffice
 from tools.demo_data import ADMIN_EMAIL, ADMIN_PASSWORD
+from tools.platform import eventually
+from tools.shop import Shop
 
 pytestmark = pytest.mark.timeout(600)
 SERIOUS = {"serious", "critical"}
@@ -162,11 +169,14 @@ class Staff:
         return found.group(1)
 
     async def post(self, path: str, **form: Any) -> httpx.Response:
-        return await self.client.post(path, data={"csrftoken": await self.token(), **form})
+        return await self.client.post(path, data={"csrftoken": await self.token(self.home), **form})
+
+    home = "/login"  # a page with a form: sign-in's before, the dashboard's after
 
     async def sign_in(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> Staff:
         answer = await self.post("/login", email=email, password=password, next="/")
         assert answer.status_code == 303, answer.text[:500]
+        self.home = "/"
         return self
 
 
@@ -202,3 +212,138 @@ async def test_every_page_refuses_anonymous_visitors(backoffice: BackOffice) -> 
             assert htmx.status_code == 204 and htmx.headers["HX-Redirect"].startswith("/login?next="), path
             checked += 1
     assert checked >= 1
+
+
+# --- orders ---------------------------------------------------------------------------------------
+
+async def place_order(site: BackOffice, quantity: int = 2) -> tuple[str, str]:
+    """A checkout as the storefront makes it, scripted (tools/shop.py): a new shopper buys a demo product in
+    stock. Returns the order's id and the shopper's email."""
+    shop = Shop(site.platform, staff_id="", seller_id="", category_id="")
+    products = (await shop.catalog.ListProducts(catalog_api.ListProductsRequest(
+        query="cocoa", in_stock_only=True, page=paging_pb2.PageRequest(page_size=20)))).products
+    shopper = await shop.shopper()
+    order = await shopper.checkout({products[len(products) // 2].sku: quantity})
+    return order.order_id, shopper.email
+
+
+async def test_an_order_page_follows_the_checkout_saga_live_and_staff_act_on_it(backoffice: BackOffice,
+                                                                               browser: Browser) -> None:
+    """The page opens as the saga runs and shows each step without a reload; the carrier's scans, recorded
+    from another tab without JavaScript, arrive live; a partial refund by line, then its credit note."""
+    context, tab = await signed_in_tab(browser, backoffice, label="order-live")
+    page = tab.page
+    order_id, email = await place_order(backoffice)
+    await tab.goto(f"/orders/{order_id}", "order-opened")
+    await page.evaluate("window.stillTheSamePage = true")
+    timeline, status = page.locator("#timeline"), page.locator("#status-box")
+    await expect(timeline).to_contain_text("Order confirmed", timeout=60_000)
+    await expect(timeline).to_contain_text("Payment captured")
+    await expect(timeline).to_contain_text("Shipment created", timeout=60_000)
+    await expect(status).to_contain_text("Shipped")
+    await expect(page.get_by_text(email).first).to_be_visible()
+    await tab.check("order-shipped-live")
+
+    other, clerk = await signed_in_tab(browser, backoffice, js=False, viewport=PHONE, label="order-scans")
+    await clerk.goto(f"/orders/{order_id}", "order")
+    for scan in ("Picked up", "In transit", "Delivered"):
+        await clerk.page.get_by_label("Scan", exact=True).select_option(label=scan)
+        await clerk.page.get_by_label("Location").fill("Lyon hub")
+        await clerk.page.get_by_role("button", name="Record the scan").click()
+        await expect(clerk.page.get_by_text("Scan recorded")).to_be_visible()
+    await clerk.check("scans-recorded")
+    await other.close()
+
+    await expect(status).to_contain_text("Delivered", timeout=60_000)
+    await expect(timeline).to_contain_text("Order delivered")
+    assert await page.evaluate("window.stillTheSamePage === true")  # all of it live, never reloaded
+    refund = page.locator("#order-actions form", has_text="Refund")
+    await refund.locator("input[type=number]").first.fill("1")
+    await refund.get_by_label("Reason").fill("one box arrived damaged")
+    await refund.get_by_role("button", name="Refund").click()
+    await expect(page.get_by_text("Refund asked")).to_be_visible()
+    await expect(status).to_contain_text("Partly refunded", timeout=60_000)
+    await expect(timeline).to_contain_text("Refund completed", timeout=60_000)
+    await expect(timeline).to_contain_text("by staff")
+    await page.reload()
+    await expect(page.get_by_role("link", name=re.compile("Credit note"))).to_be_visible()
+    await tab.check("order-refunded")
+    for name in ("Invoice", "Credit note", "Shipping label"):
+        async with page.expect_download() as download_info:
+            await page.get_by_role("link", name=re.compile(name)).first.click()
+        assert (await (await download_info.value).path()).read_bytes()[:5] == b"%PDF-", name
+    await context.close()
+
+
+async def test_orders_are_listed_filtered_and_cancelled_without_javascript(backoffice: BackOffice,
+                                                                          browser: Browser) -> None:
+    order_id, email = await place_order(backoffice, quantity=1)
+    context, tab = await signed_in_tab(browser, backoffice, js=False, viewport=PHONE, label="orders-nojs")
+    page = tab.page
+    await tab.goto("/orders", "orders")
+    await page.get_by_label("Customer (email or id)").fill(email)
+    await page.get_by_role("button", name="Filter").click()
+    rows = page.locator("#results tbody tr")
+    await expect(rows).to_have_count(1)
+    await tab.check("orders-by-customer")
+    await page.get_by_label("Customer (email or id)").fill("nobody-at-all@example.com")
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page.get_by_text("No customer has the email nobody-at-all@example.com.")).to_be_visible()
+    await tab.goto(f"/orders/{order_id}", "order")
+    form = page.locator("#order-actions form", has_text="Cancel the order")
+    await form.get_by_label("Reason").select_option(label="Fraud suspected")
+    await form.get_by_label("Note").fill("card reported stolen")
+    await form.get_by_role("button", name=re.compile("Cancel order")).click()
+    await expect(page.get_by_text("Cancellation asked")).to_be_visible()
+    for _ in range(60):  # without JavaScript, the page's own refresh (or a reload) shows the saga undoing
+        if "Stock released" in await page.locator("#timeline").inner_text():
+            break
+        await page.wait_for_timeout(1000)
+        await page.reload()
+    await expect(page.locator("#status-box")).to_contain_text("Cancelled")
+    await expect(page.locator("#timeline")).to_contain_text("Stock released")
+    await expect(page.locator("#status-box")).to_contain_text("card reported stolen")
+    await tab.check("order-cancelled")
+    await tab.goto("/orders?state=cancelled", "orders-cancelled")
+    await expect(page.get_by_role("link", name=re.compile(r"ORD-"))).not_to_have_count(0)
+    await context.close()
+
+
+async def test_a_session_that_ends_during_an_htmx_request_signs_in_again_and_comes_back(
+        backoffice: BackOffice, browser: Browser) -> None:
+    context, tab = await signed_in_tab(browser, backoffice, label="session-ends")
+    page = tab.page
+    await tab.goto("/orders", "orders")
+    await context.clear_cookies(name="session")  # the site forgets the session (idle, restart)
+    await page.get_by_label("State").select_option("cancelled")  # htmx asks for the results: HX-Redirect
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Staff sign-in")
+    assert "next=%2Forders" in page.url
+    await tab.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, then="Orders")
+    assert page.url.startswith(backoffice.url + "/orders")
+    await context.close()
+
+
+async def test_a_refund_sent_twice_with_its_key_is_made_once(backoffice: BackOffice) -> None:
+    order_id, _ = await place_order(backoffice, quantity=1)
+    shop = Shop(backoffice.platform, staff_id="", seller_id="", category_id="")
+    shipment = await eventually(lambda: _shipment(shop, order_id), what="the order's shipment", within=60)
+    for status in (shipment_pb2.SHIPMENT_STATUS_PICKED_UP, shipment_pb2.SHIPMENT_STATUS_DELIVERED):
+        await shop.scan(shipment, status)
+    await shop.until(order_id, order_pb2.ORDER_STATUS_DELIVERED, within=60)
+    staff = await Staff(backoffice).sign_in()
+    key = str(uuid.uuid4())
+    answers = [await staff.post(f"/orders/{order_id}/refund", key=key, amount="1.00", reason="goodwill")
+               for _ in range(2)]
+    assert [a.status_code for a in answers] == [303, 303]
+    order = await shop.order(order_id)
+    assert len(order.refunds) == 1 and order.refunds[0].amount.amount_minor == 100
+    assert order.refunds[0].requested_by == order_pb2.ACTOR_STAFF
+    bad = await staff.post(f"/orders/{order_id}/refund", key=str(uuid.uuid4()), amount="lots")
+    assert bad.status_code == 400 and "must be a number" in bad.text
+
+
+async def _shipment(shop: Shop, order_id: str) -> Any:
+    try:
+        return await shop.shipment(order_id)
+    except grpc.aio.AioRpcError:
+        return None
