@@ -19,7 +19,7 @@ from profiling.v1 import profile_service_pb2 as profile_api
 from shop.common.v1 import money_pb2, paging_pb2
 from starlette.responses import RedirectResponse, Response
 
-from sites.backoffice.staff import ROLES, admin_only
+from sites.backoffice.staff import ROLES, admin_only, said
 from sites.runtime.calls import Calls
 from sites.runtime.pages import page
 from sites.runtime.sessions import session_of
@@ -112,7 +112,7 @@ async def change_setting(request: Request, name: SettingName, value: Annotated[s
             if exc.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
                                   grpc.StatusCode.ABORTED):
                 raise
-            problem = exc.details() or "That value was refused."
+            problem = said(exc, "That value was refused.")
     if problem:
         return await _settings_page(request, errors={name: problem}, typed={name: value}, status=422)
     session_of(request)["flash"] = [f"{name} is changed."]
@@ -149,7 +149,7 @@ async def create_staff(request: Request, email: Annotated[str, Form(max_length=2
         if exc.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS,
                               grpc.StatusCode.FAILED_PRECONDITION):
             raise
-        return await _staff_page(request, error=exc.details() or "That account was refused.", status=422,
+        return await _staff_page(request, error=said(exc, "That account was refused."), status=422,
                                  values={"email": email, "display_name": display_name, "role": role})
     session_of(request)["flash"] = [f"{email.strip()} can now sign in with the {role} role."]
     return RedirectResponse("/staff", status_code=303)
@@ -166,6 +166,6 @@ async def update_staff(request: Request, staff_id: Annotated[str, Path(max_lengt
     except grpc.aio.AioRpcError as exc:
         if exc.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
             raise
-        return await _staff_page(request, error=exc.details() or "That change was refused.", status=422)
+        return await _staff_page(request, error=said(exc, "That change was refused."), status=422)
     session_of(request)["flash"] = ["The account is changed."]
     return RedirectResponse("/staff", status_code=303)

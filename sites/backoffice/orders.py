@@ -159,7 +159,8 @@ async def orders(request: Request,
             if exc.code() != grpc.StatusCode.INVALID_ARGUMENT or not page_token:
                 raise
             # a page token from other filters (a link kept from before): the first page of these
-            return RedirectResponse("/orders?" + urllib.parse.urlencode(query), status_code=303)
+            return RedirectResponse("/orders?" + urllib.parse.urlencode({k: v for k, v in query.items() if v}),
+                                    status_code=303)
         found, total, next_token = list(answer.orders), int(answer.page.total_size), answer.page.next_page_token
     kept = {k: v for k, v in query.items() if v}
     return page(request, "orders.html", {

@@ -70,6 +70,12 @@ async def admin_only(request: Request) -> StaffMember:
     return member
 
 
+def said(exc: Any, fallback: str) -> str:
+    """A service's refusal as a sentence for a form: its own words, starting with a capital."""
+    text = str(exc.details() or "") or fallback
+    return text[:1].upper() + text[1:]
+
+
 def new_key() -> str:
     """An idempotency key for a form that must take effect once (refunds)."""
     return str(uuid.uuid4())
