@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import grpc
 from cataloging.v1 import catalog_service_pb2 as catalog_api
+from cataloging.v1 import events_pb2 as catalog_events
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from profiling.v1 import profile_service_pb2 as profile_api
 from shop.common.v1 import paging_pb2
@@ -29,6 +30,9 @@ router = APIRouter(dependencies=[Depends(signed_in_staff)])
 Sku = Annotated[str, Path(max_length=64, pattern=r"^[A-Z0-9_-]+$")]
 Token = Annotated[str, Query(alias="page", max_length=500)]
 PAGE_SIZE = 50
+# Staff see every product, drafts and archived ones too (a listing without statuses shows the published only).
+EVERY_STATUS = [catalog_events.PRODUCT_STATUS_DRAFT, catalog_events.PRODUCT_STATUS_PUBLISHED,
+                catalog_events.PRODUCT_STATUS_ARCHIVED]
 REASONS = {"restock": (stock_api.STOCK_CHANGE_REASON_RESTOCK, "Restock"),
            "count": (stock_api.STOCK_CHANGE_REASON_COUNT_CORRECTION, "Count correction"),
            "damaged": (stock_api.STOCK_CHANGE_REASON_DAMAGED, "Damaged"),
@@ -81,7 +85,8 @@ async def _levels(request: Request, skus: list[str]) -> dict[str, Any]:
 @router.get("/stock", summary="Stock levels with low and out flags, searchable")
 async def levels(request: Request, q: Annotated[str, Query(max_length=100)] = "", page_token: Token = "") -> Response:
     answer = await Calls.of(request).cataloging.ListProducts(catalog_api.ListProductsRequest(
-        query=q.strip(), page=paging_pb2.PageRequest(page_size=PAGE_SIZE, page_token=page_token)))
+        query=q.strip(), statuses=EVERY_STATUS, sort=catalog_api.PRODUCT_SORT_NAME_ASC,
+        page=paging_pb2.PageRequest(page_size=PAGE_SIZE, page_token=page_token)))
     products = list(answer.products)
     found = await _levels(request, [p.sku for p in products])
     rows = [(p, found.get(p.sku), flag(found.get(p.sku))) for p in products]

@@ -347,3 +347,50 @@ async def _shipment(shop: Shop, order_id: str) -> Any:
         return await shop.shipment(order_id)
     except grpc.aio.AioRpcError:
         return None
+
+
+# --- stock ------------------------------------------------------------------------------------------
+
+async def test_a_stock_adjustment_is_in_the_ledger_with_the_staff_member_as_actor(backoffice: BackOffice,
+                                                                                 browser: Browser,
+                                                                                 staff_member: str) -> None:
+    context, tab = await signed_in_tab(browser, backoffice, js=False, viewport=PHONE, label="stock-staff",
+                                       email=staff_member, password=STAFF_PASSWORD)
+    page = tab.page
+    await tab.goto("/stock?q=cocoa", "stock-search")
+    await page.locator("#results tbody a").first.click()
+    sku = page.url.rsplit("/", 1)[-1]
+    on_hand = int(await page.locator(".tile .value").first.inner_text())
+    await page.get_by_label("Units (12 adds, -3 removes)").fill("-99999")
+    await page.get_by_label("Reason").select_option(label="Damaged")
+    await page.get_by_role("button", name="Record the adjustment").click()
+    await expect(page.locator("#delta-error")).to_contain_text("Cannot remove 99999 units")  # the service's words
+    await tab.check("adjust-refused")
+    await page.get_by_label("Units (12 adds, -3 removes)").fill("7")
+    await page.get_by_label("Reason").select_option(label="Restock")
+    await page.get_by_label("Note (kept in the ledger)").fill("pallet from the supplier")
+    await page.get_by_role("button", name="Record the adjustment").click()
+    await expect(page.get_by_text(f"Added 7 unit(s): {on_hand + 7} on hand")).to_be_visible()
+    newest = page.locator("#ledger tbody tr").first
+    await expect(newest).to_contain_text("Adjusted")
+    await expect(newest).to_contain_text("+7")
+    await expect(newest).to_contain_text("Restock: pallet from the supplier")
+    await expect(newest).to_contain_text("Casey Clerk")  # the token's subject, not anything the form said
+    await tab.check("ledger")
+    assert sku
+    await context.close()
+
+
+async def test_stock_alerts_are_acknowledged_with_a_note(backoffice: BackOffice, browser: Browser) -> None:
+    context, tab = await signed_in_tab(browser, backoffice, label="alerts")
+    page = tab.page
+    await tab.goto("/stock/alerts?show=unacknowledged", "alerts")
+    row = page.locator("tbody tr").first
+    sku = await row.locator("td a").first.inner_text()
+    await row.get_by_placeholder("Note (optional)").fill("reordered 40 units")
+    await row.get_by_role("button", name="Acknowledge").click()
+    await expect(page.get_by_text(f"Alert on {sku} acknowledged.")).to_be_visible()
+    await tab.goto(f"/stock/{sku}", "sku-with-alert")
+    await expect(page.locator("#alerts-h + ul")).to_contain_text("acknowledged by Shop administrator")
+    await expect(page.locator("#alerts-h + ul")).to_contain_text("reordered 40 units")
+    await context.close()
