@@ -9,7 +9,7 @@ import grpc
 from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse
 
-from sites.backoffice import account, admin, catalog, dashboard, orders, staff, stock
+from sites.backoffice import account, admin, catalog, dashboard, orders, people, staff, stock
 from sites.runtime.app import make_site
 from sites.runtime.settings import SiteSettings
 
@@ -29,7 +29,7 @@ async def healthz(request: Request) -> PlainTextResponse:
 def create_app(settings: SiteSettings) -> Any:
     site = make_site(settings, Path(__file__).parent / "templates", calls=CALLS, live_topics=LIVE_TOPICS,
                      routers=[health, account.router, dashboard.router, orders.router, stock.router, catalog.router,
-                              admin.router],
+                              people.router, admin.router],
                      title="Back-office",
                      # staff see that their role does not allow something, not a 'not found'
                      refusals={grpc.StatusCode.PERMISSION_DENIED: 403},
