@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.sites.harness import BackOffice, Storefront
-from tools.platform import Platform
+from tools.platform import SERVICES, Platform
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +31,9 @@ async def storefront(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: 
 
 @pytest.fixture(scope="session")
 async def backoffice(storefront: Storefront) -> AsyncIterator[BackOffice]:
+    # The storefront's last test stops services of the shared platform: back up for the back-office.
+    if missing := [s for s in SERVICES if s not in storefront.platform.processes]:
+        await storefront.platform.start(*missing)
     # Every test signs the demo admin in: the per-account limit (the runtime's, tested through the storefront)
     # is lifted too.
     site = await BackOffice.open(storefront.platform, SITE_SIGNIN_PER_ADDRESS="1000/minute",
