@@ -14,9 +14,10 @@ from sites.runtime.app import make_site
 from sites.runtime.settings import SiteSettings
 
 CALLS = ["profiling", "cataloging", "stocking", "ordering", "billing", "shipping", "administering"]
-# The order page follows the saga on these topics (orders.py), as the storefront's does.
+# The order page follows the saga on these topics (orders.py), as the storefront's does,
+# and the dashboard's stock alerts on stocking's level events (dashboard.py).
 LIVE_TOPICS = ["ordering.orders.v1", "stocking.reservations.v1", "paying.payments.v1", "billing.invoices.v1",
-               "shipping.shipments.v1"]
+               "shipping.shipments.v1", "stocking.levels.v1"]
 
 health = APIRouter()
 

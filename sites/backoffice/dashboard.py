@@ -1,17 +1,25 @@
 """The dashboard: orders and revenue today, orders by saga state (a saga still pending past a bound is
 'stuck'), open low-stock and out-of-stock alerts. Each figure is one list call (a total_size), all made
-at once; a service that is down leaves its panel saying so, the rest of the page stays."""
+at once; a service that is down leaves its panel saying so, the rest of the page stays.
+
+The alerts arrive live: the panel listens (Server-Sent Events) to the site's Kafka consumer for
+stocking's level events (low stock, out of stock, back in stock) and is drawn again on each, and every
+15 seconds when it changed (a restock above the threshold resolves an alert without an event)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from administering.v1 import admin_service_pb2 as admin_api
 from fastapi import APIRouter, Depends, Request
+from fastapi.sse import EventSourceResponse, format_sse_event
 from google.protobuf.timestamp_pb2 import Timestamp
+from jinja2_fragments import render_block
 from ordering.v1 import order_pb2
 from ordering.v1 import order_service_pb2 as order_api
 from shop.common.v1 import money_pb2, paging_pb2
@@ -20,11 +28,16 @@ from stocking.v1 import stock_service_pb2 as stock_api
 
 from sites.backoffice.staff import signed_in_staff
 from sites.runtime.calls import Calls, ServiceUnavailable
+from sites.runtime.live import EventFeed
 from sites.runtime.pages import page
 
 router = APIRouter(dependencies=[Depends(signed_in_staff)])
 STUCK_AT_LEAST = timedelta(minutes=5)
 STEP_TIMEOUT_SETTING = "saga.step_timeout"
+LEVELS_TOPIC = "stocking.levels.v1"  # low stock, out of stock, back in stock: what raises and resolves alerts
+STREAM_SECONDS = 300  # a dashboard open longer reconnects (EventSource does it by itself)
+# A stock level back above its threshold resolves its alert without an event: the panel looks this often too.
+RECHECK_SECONDS = 15
 TODAY_PAGES = 20  # 2,000 orders a day are read for the revenue; past that the tile says "at least"
 # The states the dashboard counts: (label, statuses, the orders list's filter value)
 STATES = [("Open (saga under way)", [order_pb2.ORDER_STATUS_PENDING], "open"),
@@ -127,6 +140,41 @@ async def dashboard(request: Request) -> Response:
     orders, alerts = await asyncio.gather(_or_none(orders_panel(calls, now)), _or_none(alerts_panel(calls)))
     return page(request, "dashboard.html", {"orders": orders, "alerts": alerts, "now": timestamp(now),
                                             "alert_kinds": ALERT_KINDS}, private=True)
+
+
+@router.get("/dashboard/alerts/live", summary="Server-Sent Events: the stock alerts panel, drawn again on each "
+                                              "stock level event")
+async def alerts_live(request: Request) -> Response:
+    return EventSourceResponse(_alert_events(request), headers={"Cache-Control": "no-store",
+                                                                "X-Accel-Buffering": "no"})
+
+
+async def _alert_events(request: Request) -> AsyncIterator[bytes]:
+    env, calls = request.app.state.templates.env, Calls.of(request)
+
+    def render(alerts: Any) -> str:
+        context = {"alerts": alerts, "alert_kinds": ALERT_KINDS, "live": True, "request": request}
+        return str(render_block(env, "dashboard.html", "alerts", context)) + \
+            str(render_block(env, "dashboard.html", "alerts_tile", context))
+
+    async with request.app.state.feed.watch(EventFeed.topic_key(LEVELS_TOPIC)) as changes:
+        deadline = time.monotonic() + STREAM_SECONDS
+        shown = ""
+        while time.monotonic() < deadline:
+            try:
+                await asyncio.wait_for(changes.get(), timeout=RECHECK_SECONDS)
+                await asyncio.sleep(0.3)  # a burst of events (a big order) is drawn once
+                while not changes.empty():
+                    with contextlib.suppress(asyncio.QueueEmpty):
+                        changes.get_nowait()
+            except TimeoutError:
+                pass  # no event; an alert resolved by a restock above the threshold has none: look anyway
+            drawn = render(await _or_none(alerts_panel(calls)))
+            if drawn != shown:
+                shown = drawn
+                yield format_sse_event(event="alerts", data_str=drawn)
+            else:
+                yield format_sse_event(comment="keep-alive")
 
 
 ALERT_KINDS: dict[int, tuple[str, str]] = {stock_api.STOCK_ALERT_KIND_LOW_STOCK: ("Low stock", "low"),
