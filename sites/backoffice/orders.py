@@ -7,8 +7,9 @@ The live page works as the storefront's (sites/storefront/orders.py, sites/runti
 Server-Sent Events from the site's one Kafka consumer sends the status and the whole timeline first
 (the timeline out of band inside the status event, so the list element keeps the listener that appends
 each new step), then each step as ordering records it, with the event's id as the SSE id so a page that
-reconnects resumes after the last step it has. Without EventSource the page polls; without JavaScript
-it refreshes itself while the saga is under way.
+reconnects resumes after the last step it has; after 10 seconds without an event it reads the order
+anyway, so a step whose event went by unseen still shows. Without EventSource the page polls; without
+JavaScript it refreshes itself while the saga is under way.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ STATE_FILTER = "^(|" + "|".join(value for _, _, value in STATES) + "|stuck)$"
 FINAL = {order_pb2.ORDER_STATUS_CANCELLED, order_pb2.ORDER_STATUS_REFUNDED}
 STREAM_SECONDS = 300
 STEP_WAIT = (0.0, 0.2, 0.5, 1.0, 2.0)
+RECHECK_SECONDS = 10  # without an event for this long, the stream reads the order anyway
 
 STATUS = {order_pb2.ORDER_STATUS_PENDING: "Open", order_pb2.ORDER_STATUS_CONFIRMED: "Confirmed",
           order_pb2.ORDER_STATUS_SHIPPED: "Shipped", order_pb2.ORDER_STATUS_DELIVERED: "Delivered",
@@ -285,11 +287,16 @@ async def _events(request: Request, order_id: str, last_event_id: str) -> AsyncI
         deadline = time.monotonic() + STREAM_SECONDS
         while order.status not in FINAL and time.monotonic() < deadline:
             try:
-                event_id = await asyncio.wait_for(changes.get(), timeout=15)
+                event_id = await asyncio.wait_for(changes.get(), timeout=RECHECK_SECONDS)
             except TimeoutError:
-                yield format_sse_event(comment="keep-alive")
-                continue
-            for delay in STEP_WAIT:  # ordering takes the event into account a moment after Kafka has it
+                # No event: look anyway, in case one went by unseen (the consumer joining its group just
+                # after the page opened, a rebalance); nothing new is a keep-alive.
+                order, timeline = await _order(request, order_id), await _timeline(request, order_id)
+                if len(timeline) == sent:
+                    yield format_sse_event(comment="keep-alive")
+                    continue
+                event_id = ""
+            for delay in STEP_WAIT if event_id else ():  # ordering takes the event in a moment after Kafka has it
                 await asyncio.sleep(delay)
                 order, timeline = await _order(request, order_id), await _timeline(request, order_id)
                 if any(e.event_id == event_id for e in timeline):
