@@ -69,7 +69,8 @@ SCANS = {"picked_up": shipment_pb2.SHIPMENT_STATUS_PICKED_UP, "in_transit": ship
          "out_for_delivery": shipment_pb2.SHIPMENT_STATUS_OUT_FOR_DELIVERY,
          "delivered": shipment_pb2.SHIPMENT_STATUS_DELIVERED, "exception": shipment_pb2.SHIPMENT_STATUS_EXCEPTION,
          "returned": shipment_pb2.SHIPMENT_STATUS_RETURNED_TO_SENDER}
-# Each saga step as staff read it, and whether it moved the saga on (ok), failed it (bad) or undid a step (undo).
+# Each saga step as staff read it, and whether it moved the order on (ok), failed it (bad) or is a saga's
+# compensation undoing an earlier step (undo). A refund is no compensation: it follows a delivery.
 STEPS = {
     order_api.TIMELINE_STEP_ORDER_CREATED: ("Order created", "ok"),
     order_api.TIMELINE_STEP_STOCK_RESERVED: ("Stock reserved", "ok"),
@@ -90,8 +91,8 @@ STEPS = {
     order_api.TIMELINE_STEP_INVOICE_VOIDED: ("Invoice voided", "undo"),
     order_api.TIMELINE_STEP_SHIPMENT_CANCELLED: ("Shipment cancelled", "undo"),
     order_api.TIMELINE_STEP_REFUND_REQUESTED: ("Refund requested", "ok"),
-    order_api.TIMELINE_STEP_PAYMENT_REFUNDED: ("Payment refunded", "undo"),
-    order_api.TIMELINE_STEP_CREDIT_NOTE_ISSUED: ("Credit note issued", "undo"),
+    order_api.TIMELINE_STEP_PAYMENT_REFUNDED: ("Payment refunded", "ok"),
+    order_api.TIMELINE_STEP_CREDIT_NOTE_ISSUED: ("Credit note issued", "ok"),
     order_api.TIMELINE_STEP_REFUND_COMPLETED: ("Refund completed", "ok"),
     order_api.TIMELINE_STEP_REFUND_FAILED: ("Refund failed", "bad"),
 }
