@@ -102,12 +102,12 @@ def safe_next(target: str, fallback: str = "/") -> str:
 
 def back_to(request: Request) -> str:
     """Where to come back to after signing in: the page asked for (a GET, its query too); for a form sent
-    or a part of a page htmx asked for, the page the person was on (htmx's HX-Current-URL) when it is
-    one of this site's."""
+    or a part of a page htmx asked for, the page the person was on (htmx's HX-Current-URL, else the
+    browser's Referer) when it is one of this site's."""
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method == "GET" and not wants_fragment(request):
         return here
-    current = urllib.parse.urlsplit(request.headers.get("hx-current-url", ""))
+    current = urllib.parse.urlsplit(request.headers.get("hx-current-url") or request.headers.get("referer", ""))
     if current.path and current.netloc == request.url.netloc:
         return current.path + (f"?{current.query}" if current.query else "")
     return here if request.method == "GET" else "/"
