@@ -385,6 +385,26 @@ async def test_a_stock_adjustment_is_in_the_ledger_with_the_staff_member_as_acto
     await context.close()
 
 
+async def test_a_low_stock_alert_arrives_on_the_open_dashboard(backoffice: BackOffice, browser: Browser) -> None:
+    staff = await Staff(backoffice).sign_in()
+    sku = f"BO-{uuid.uuid4().hex[:6].upper()}"
+    categories = re.findall(r'<option value="([\w-]{20,})">', (await staff.client.get("/products/new")).text)
+    sellers = re.findall(r'<option value="([\w-]{20,})"', (await staff.client.get("/products/new")).text)
+    made = await staff.post("/products", seller_id=sellers[0], sku=sku, name=f"Alert Kettle {sku}",
+                            category_id=categories[-1], price="30.00", tax_class="standard", weight_grams="900",
+                            initial_stock="10", publish="true")
+    assert made.status_code == 303, made.text[:1000]
+    context, tab = await signed_in_tab(browser, backoffice, label="dashboard-live")
+    page = tab.page
+    await page.evaluate("window.stillTheSamePage = true")
+    await expect(page.locator("#alerts-panel")).not_to_contain_text(sku)
+    assert (await staff.post(f"/stock/{sku}/adjust", delta="-8", reason="damaged", note="leaking")).status_code == 303
+    await expect(page.locator("#alerts-panel")).to_contain_text(sku, timeout=30_000)  # pushed, never reloaded
+    assert await page.evaluate("window.stillTheSamePage === true")
+    await tab.check("dashboard-alert-live")
+    await context.close()
+
+
 async def test_stock_alerts_are_acknowledged_with_a_note(backoffice: BackOffice, browser: Browser) -> None:
     context, tab = await signed_in_tab(browser, backoffice, label="alerts")
     page = tab.page
