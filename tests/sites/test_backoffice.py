@@ -61,7 +61,8 @@ async def staff_member(backoffice: BackOffice) -> str:
 
 
 class Tab:
-    """A staff member's tab: each page it checks is screenshotted and, with JavaScript, checked with axe."""
+    """A staff member's tab: each page it checks is screenshotted, checked for sideways scrolling and, with
+    JavaScript, checked with axe."""
 
     def __init__(self, page: Page, site: BackOffice, label: str, *, js: bool) -> None:
         self.page, self.site, self.label, self.js, self.shots = page, site, label, js, 0
@@ -72,6 +73,9 @@ class Tab:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await self.page.screenshot(path=SCREENSHOTS / f"backoffice-{self.label}-{self.shots:02d}-{name}.png",
                                    full_page=True)
+        # Nothing wider than the screen: a wide table scrolls inside its own region, the page never sideways.
+        scroll_width, width = await self.page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+        assert scroll_width <= width, f"{name}: the page is {scroll_width}px wide on a {width}px screen"
         if self.axe is None:
             return
         results = await self.axe.run(self.page)
