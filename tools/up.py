@@ -53,6 +53,7 @@ def seed_registry(env: dict[str, str]) -> str:
 
 REGISTRY_PORT = int(os.environ.get("SCHEMA_REGISTRY_PORT", 8081))
 STOREFRONT_PORT = int(os.environ.get("STOREFRONT_PORT", 9000))
+BACKOFFICE_PORT = int(os.environ.get("BACKOFFICE_PORT", 9010))
 PROCESSES: list[Process] = [
     Process("registry", [sys.executable, "-m", "registry", "serve"], REGISTRY_PORT,
             http_ok(f"http://127.0.0.1:{REGISTRY_PORT}/ready"),
@@ -67,6 +68,11 @@ PROCESSES: list[Process] = [
     # The storefront, once the services it shows are up (tools/demo_data.py draws its pictures for it).
     Process("storefront", [sys.executable, "-m", "sites.storefront"], STOREFRONT_PORT,
             http_ok(f"http://127.0.0.1:{STOREFRONT_PORT}/healthz"), f"the shop: http://localhost:{STOREFRONT_PORT}",
+            depends_on=tuple(declared())),
+    # The back-office, for staff: the demo admin's credentials are printed with the demo shop's.
+    Process("backoffice", [sys.executable, "-m", "sites.backoffice"], BACKOFFICE_PORT,
+            http_ok(f"http://127.0.0.1:{BACKOFFICE_PORT}/healthz"),
+            f"the back-office: http://localhost:{BACKOFFICE_PORT} (sign in as the staff admin below)",
             depends_on=tuple(declared())),
 ]
 

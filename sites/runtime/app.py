@@ -11,10 +11,11 @@ the `x-csrftoken` header), then the routes. Static files come from `sites/static
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import grpc
 from asgi_csrf import asgi_csrf
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -44,7 +45,11 @@ class _EveryPath:
 
 
 def make_site(settings: SiteSettings, templates_dir: Path, *, routers: Iterable[APIRouter], calls: Iterable[str],
-              live_topics: list[str] = (), title: str = "") -> Any:  # type: ignore[assignment]
+              live_topics: list[str] = (), title: str = "", oob_blocks: Sequence[str] = (),  # type: ignore[assignment]
+              refusals: Mapping[grpc.StatusCode, int] | None = None, csrf_message: str = "") -> Any:
+    """`oob_blocks`: the layout's blocks sent out of band with every fragment (the storefront's cart
+    counter). `refusals`: how this site shows a service's refusal codes, over pages.REFUSALS (the
+    back-office shows PERMISSION_DENIED as a 403, the storefront as a 404)."""
     feed = EventFeed(settings.service, settings.kafka_bootstrap, settings.schema_registry_url, list(live_topics),
                      namespace=settings.namespace) if live_topics else None
 
@@ -63,6 +68,7 @@ def make_site(settings: SiteSettings, templates_dir: Path, *, routers: Iterable[
     app = FastAPI(title=title or settings.service, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings, app.state.feed = settings, feed
     app.state.templates = templates(templates_dir)
+    app.state.oob_blocks, app.state.refusals = tuple(oob_blocks), dict(refusals or {})
     install_error_pages(app)
     app.state.limiter = limiter
 
@@ -82,8 +88,8 @@ def make_site(settings: SiteSettings, templates_dir: Path, *, routers: Iterable[
             return {"type": "http.request", "body": b"", "more_body": False}
 
         request = Request({**scope, "app": app}, no_body)
-        response = error_page(request, 403, "This form has expired or did not come from this shop. "
-                                            "Please go back, reload the page and try again.")
+        response = error_page(request, 403, csrf_message or "This form has expired or did not come from this "
+                                                            "shop. Please go back, reload the page and try again.")
         await response(scope, no_body, send)
 
     protected = asgi_csrf(app, signing_secret=settings.secret_key, always_protect=_EveryPath(),

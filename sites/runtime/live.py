@@ -8,7 +8,10 @@ every page watching an order that an event of that order arrived:
         event_id = await changes.get()
 
 The page then reads the order again from ordering, whose timeline names the event each step came
-from, so it shows the step once ordering has taken it into account.
+from, so it shows the step once ordering has taken it into account. A page about a whole topic (the
+back-office's stock alerts) watches the topic instead, by its name in the topic map:
+
+    async with feed.watch(EventFeed.topic_key("stocking.levels.v1")) as changes:
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class EventFeed:
                  key_field: str = "order_id") -> None:
         specs = topic_map.in_namespace(topic_map.load(), namespace)
         self.topics = {specs[name].name: specs[name] for name in topics}
+        self.names = {specs[name].name: name for name in topics}  # Kafka's name (namespaced) -> the map's
         registry = SchemaRegistryClient({"url": registry_url})
         self.deserializers = {
             kafka_name: ProtobufDeserializer(envelope_class(spec.envelope), {"use.deprecated.format": False},
@@ -107,8 +111,14 @@ class EventFeed:
         event = getattr(envelope, which)
         key = getattr(event, self.key_field, "") if self.key_field in event.DESCRIPTOR.fields_by_name else ""
         key = key or (message.key() or b"").decode(errors="replace")
-        if key in self.watchers and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._notify, key, envelope.metadata.event_id)
+        for watched in (key, self.topic_key(self.names.get(topic, topic))):
+            if watched in self.watchers and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._notify, watched, envelope.metadata.event_id)
+
+    @staticmethod
+    def topic_key(topic: str) -> str:
+        """The key a page watches to hear of every event of a topic (its name in the topic map)."""
+        return f"topic:{topic}"
 
     def _notify(self, key: str, event_id: str) -> None:
         for queue in list(self.watchers.get(key, ())):

@@ -5,13 +5,15 @@
 A request gets the block alone when htmx asks for part of a page: an `HX-Request` that is neither
 boosted (a link or form htmx took over, which wants the whole page) nor a history restore (a reload
 of a page htmx had pushed). Otherwise the whole page. Caches learn that the answer depends on those
-headers (`Vary`). With the block go the `oob` blocks (the header's cart counter), swapped out of band.
+headers (`Vary`). With the block go the site's out-of-band blocks (`make_site(oob_blocks=...)`: the
+storefront's cart counter), swapped out of band.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import urllib.parse
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +59,13 @@ def wants_fragment(request: Request) -> bool:
 
 
 def page(request: Request, name: str, context: dict[str, Any] | None = None, *, block: str | None = None,
-         status: int = 200, private: bool = False, oob: Sequence[str] = ("cart_count",),
+         status: int = 200, private: bool = False, oob: Sequence[str] | None = None,
          headers: dict[str, str] | None = None) -> Response:
-    """The whole page, or `block` (and the out-of-band blocks) for an htmx request that wants a part."""
+    """The whole page, or `block` (and the out-of-band blocks: by default the site's, `oob=()` for none)
+    for an htmx request that wants a part."""
     tpl: Jinja2Blocks = request.app.state.templates
+    if oob is None:
+        oob = getattr(request.app.state, "oob_blocks", ())
     fragment = block is not None and wants_fragment(request)
     context = {**(context or {}), "fragment": fragment}
     if not fragment:
@@ -90,12 +95,43 @@ def error_page(request: Request, status: int, message: str, *, headers: dict[str
                                         "message": message}, block="main", status=status, headers=extra)
 
 
+def safe_next(target: str, fallback: str = "/") -> str:
+    """Only a path of this site: `next=https://elsewhere` must not send anyone away after sign-in."""
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else fallback
+
+
+def back_to(request: Request) -> str:
+    """Where to come back to after signing in: the page asked for (a GET, its query too); for a form sent
+    or a part of a page htmx asked for, the page the person was on (htmx's HX-Current-URL, else the
+    browser's Referer) when it is one of this site's."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method == "GET" and not wants_fragment(request):
+        return here
+    current = urllib.parse.urlsplit(request.headers.get("hx-current-url") or request.headers.get("referer", ""))
+    if current.path and current.netloc == request.url.netloc:
+        return current.path + (f"?{current.query}" if current.query else "")
+    return here if request.method == "GET" else "/"
+
+
 def sign_in_first(request: Request) -> Response:
     """A page that needs a signed-in person: to sign-in and back (htmx follows HX-Redirect, a browser the 303)."""
-    target = f"/login?next={request.url.path}"
+    target = "/login?" + urllib.parse.urlencode({"next": safe_next(back_to(request))})
     if request.headers.get("hx-request") == "true":
         return Response(status_code=204, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)
+
+
+async def pdf_response(parts: AsyncIterator[Any], filename: str) -> Response:
+    """A PDF a service streams (a header part naming the file, then chunks), as a download kept by no cache."""
+    content = bytearray()
+    async for part in parts:
+        if part.WhichOneof("part") == "chunk":
+            content += part.chunk
+        elif part.header.filename:
+            filename = part.header.filename
+    return Response(bytes(content), media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "Cache-Control": "no-store"})
 
 
 def install_error_pages(app: FastAPI) -> None:
@@ -124,11 +160,12 @@ def install_error_pages(app: FastAPI) -> None:
     async def refused(request: Request, exc: grpc.aio.AioRpcError) -> Response:
         if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
             return sign_in_first(request)
-        status = REFUSALS.get(exc.code())
+        status = {**REFUSALS, **getattr(request.app.state, "refusals", {})}.get(exc.code())
         if status is None:  # the service failed (INTERNAL and the like): its log has the details
             log.error("service call failed", extra={"code": exc.code().name, "details": exc.details()})
             return error_page(request, 502, "Something went wrong on our side. Please try again.")
-        message = "We could not find what you asked for." if status == 404 else (exc.details() or "")
+        message = "We could not find what you asked for." if status == 404 else \
+            "Your role does not allow this." if status == 403 else (exc.details() or "")
         return error_page(request, status, message)
 
     @app.exception_handler(Exception)

@@ -17,7 +17,7 @@ from shop.common.v1 import address_pb2
 from starlette.responses import RedirectResponse, Response
 
 from sites.runtime.calls import Calls, ServiceUnavailable, refresh_token_of, signed_in
-from sites.runtime.pages import page, sign_in_first
+from sites.runtime.pages import page, safe_next, sign_in_first
 from sites.runtime.sessions import rotate_session, session_of
 from sites.runtime.throttle import limiter, per_account, per_address
 from sites.storefront.shop import person, remember_cart, remember_person, vip_discount_bps
@@ -34,11 +34,6 @@ MERGE_REASONS = {
     cart_api.MERGE_ADJUSTMENT_REASON_ARCHIVED: "no longer sold, left out",
     cart_api.MERGE_ADJUSTMENT_REASON_OUT_OF_STOCK: "out of stock, left out",
 }
-
-
-def safe_next(target: str) -> str:
-    """Only a path of this site: `next=https://elsewhere` must not send a shopper away after sign-in."""
-    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/account"
 
 
 # --- registration -----------------------------------------------------------------------------------
@@ -113,14 +108,15 @@ async def register(request: Request, email: Email, password: Password, first_nam
                 raise
     if errors:
         return page(request, "register.html", {"values": values, "errors": errors}, status=422, private=True)
-    return await _sign_in(request, email, password, safe_next(next), welcome=True)
+    return await _sign_in(request, email, password, safe_next(next, "/account"), welcome=True)
 
 
 # --- signing in and out ---------------------------------------------------------------------------
 
 @router.get("/login", summary="The sign-in form")
 async def login_form(request: Request, next: str = "/account") -> Response:
-    return page(request, "login.html", {"next": safe_next(next[:200]), "error": "", "email": ""}, private=True)
+    return page(request, "login.html", {"next": safe_next(next[:200], "/account"), "error": "", "email": ""},
+                private=True)
 
 
 @router.post("/login", summary="Sign in")
@@ -128,7 +124,7 @@ async def login_form(request: Request, next: str = "/account") -> Response:
 async def login(request: Request, email: Email, password: Password,
                 next: Annotated[str, Form(max_length=200)] = "/account") -> Response:
     per_account("login", email)
-    return await _sign_in(request, email, password, safe_next(next))
+    return await _sign_in(request, email, password, safe_next(next, "/account"))
 
 
 async def _sign_in(request: Request, email: str, password: str, target: str, *, welcome: bool = False) -> Response:

@@ -29,6 +29,6 @@ async def healthz(request: Request) -> PlainTextResponse:
 def create_app(settings: SiteSettings) -> Any:
     site = make_site(settings, Path(__file__).parent / "templates", calls=CALLS, live_topics=LIVE_TOPICS,
                      routers=[health, browse.router, cart.router, account.router, checkout.router, orders.router],
-                     title="Storefront")
+                     title="Storefront", oob_blocks=("cart_count",))
     install_template_helpers(site.fastapi)
     return site

@@ -32,7 +32,7 @@ from shop.common.v1 import paging_pb2
 from starlette.responses import RedirectResponse, Response
 
 from sites.runtime.calls import Calls, ServiceUnavailable
-from sites.runtime.pages import page, sign_in_first
+from sites.runtime.pages import page, pdf_response, sign_in_first
 from sites.storefront.shop import person
 
 router = APIRouter()
@@ -239,7 +239,7 @@ async def invoice_pdf(request: Request, order_id: OrderId) -> Response:
     order = await _order(request, order_id)
     if not order.invoice_id:
         raise HTTPException(404)
-    return await _pdf(Calls.of(request).billing.GetInvoicePdf(billing_api.GetInvoicePdfRequest(
+    return await pdf_response(Calls.of(request).billing.GetInvoicePdf(billing_api.GetInvoicePdfRequest(
         invoice_id=order.invoice_id)), f"invoice-{order.order_number}.pdf")
 
 
@@ -250,20 +250,8 @@ async def credit_note_pdf(request: Request, order_id: OrderId, credit_note_id: O
     order = await _order(request, order_id)
     if credit_note_id not in {r.credit_note_id for r in order.refunds if r.credit_note_id}:
         raise HTTPException(404)  # only this order's own credit notes
-    return await _pdf(Calls.of(request).billing.GetCreditNotePdf(billing_api.GetCreditNotePdfRequest(
+    return await pdf_response(Calls.of(request).billing.GetCreditNotePdf(billing_api.GetCreditNotePdfRequest(
         credit_note_id=credit_note_id)), f"credit-note-{order.order_number}.pdf")
-
-
-async def _pdf(parts: AsyncIterator[Any], filename: str) -> Response:
-    content = bytearray()
-    async for part in parts:
-        if part.WhichOneof("part") == "chunk":
-            content += part.chunk
-        elif part.header.filename:
-            filename = part.header.filename
-    return Response(bytes(content), media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                             "Cache-Control": "no-store"})
 
 
 @router.post("/orders/{order_id}/cancel", summary="Cancel an order before it leaves")

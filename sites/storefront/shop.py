@@ -9,32 +9,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from administering.v1 import admin_service_pb2 as admin_api
-from babel.dates import format_datetime
-from babel.numbers import format_currency
 from carting.v1 import cart_service_pb2 as cart_api
 from cataloging.v1 import catalog_service_pb2 as catalog_api
 from fastapi import FastAPI, Request
 from profiling.v1 import events_pb2 as profiling_events
 
 from sites.runtime.calls import Calls, ServiceUnavailable
+from sites.runtime.formats import money, when
 from sites.runtime.sessions import Session, session_of
 
 CATEGORY_TTL_SECONDS = 30.0
 VIP_SETTING = "customer.vip_discount_bps"
-
-
-def money(value: Any, locale: str = "en_IE") -> str:
-    """A Money (minor units) as the shop's locale writes it: €1,234.50."""
-    if value is None or not getattr(value, "currency", ""):
-        return ""
-    return str(format_currency(value.amount_minor / 100, value.currency, locale=locale))
-
-
-def when(timestamp: Any, locale: str = "en_IE") -> str:
-    """A protobuf Timestamp as the locale writes a date and time (UTC: the shop's clock)."""
-    if timestamp is None or not (timestamp.seconds or timestamp.nanos):
-        return ""
-    return str(format_datetime(timestamp.ToDatetime(), "d MMM yyyy, HH:mm", locale=locale))
 
 
 def picture(url: str) -> str:
