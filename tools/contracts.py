@@ -17,10 +17,12 @@ needs filled: proto3 JSON leaves out default values, so a provider that stops fi
 contract too.
 
 Callers: a service's call carries its own credentials, as before; a site's call (sites/<site>/) is made
-for the person of the session, so its interaction says so (`caller="customer"` or `"anonymous"`), the site's
-check asserts that its code sent the customer's token or none, and verification answers it as the provider's
-process would: the provider's own access rules (services/<name>/access.py) applied to a customer's token for
-the customer the state made (or to no token), then the servicer with that caller. A server-streaming call
+for the person of the session, so its interaction says so (`caller="customer"` or `"anonymous"`; the
+back-office's `"staff"` or `"admin"`, a staff member of that role), the site's check asserts that its code sent
+the session's token or none, and verification answers it as the provider's process would: the provider's own
+access rules (services/<name>/access.py) applied to a customer's token for the customer the state made, to a
+staff token of the caller's role (whose subject fills the request's actor field), or to no token, then the
+servicer with that caller. A server-streaming call
 (a PDF) declares the messages of the stream the consumer relies on, in a list: its contract holds a stream
 containing each of them.
 
@@ -234,7 +236,7 @@ class Expectation:
     rpc: str = ""  # ... or a call
     request: Message | None = None
     response: Message | list[Message] | None = None  # a list: the messages of a server stream
-    caller: str = ""  # a site's call: "customer" (the session's token) or "anonymous" (none)
+    caller: str = ""  # a site's call: "customer", "staff", "admin" (the session's token) or "anonymous" (none)
     variant: str = ""
     handles: dict[str, Rule] = field(default_factory=dict)  # path in the event or response -> what the code handles
 
@@ -248,7 +250,10 @@ class Expectation:
         return f"{self.subject} ({self.variant})" if self.variant else self.subject
 
 
-CALLERS = {"customer": "with the signed-in customer's token", "anonymous": "without a token"}
+CALLERS = {"customer": "with the signed-in customer's token", "anonymous": "without a token",
+           "staff": "with the signed-in staff member's token (role STAFF)",
+           "admin": "with the signed-in administrator's token (role ADMIN)"}
+STAFF_CALLERS = {"staff": auth.Role.STAFF, "admin": auth.Role.ADMIN}  # caller -> the role its staff token has
 
 
 class Consumer:
@@ -278,7 +283,8 @@ class Consumer:
         """The consumer calls `rpc` with (at least) `request` and reads `response`'s fields; the decorated
         `async def check(service, response)` drives the real caller, whose stub answers `response`. `handles`:
         as for an event, on the response's fields. A server-streaming `rpc` reads a list of messages, each of
-        which the stream must contain. A site says whose call it is: `caller` "customer" or "anonymous"."""
+        which the stream must contain. A site says whose call it is: `caller` "customer" or "anonymous", the
+        back-office "staff" or "admin" (a staff member's token of that role)."""
         if caller and caller not in CALLERS:
             raise DeclarationError(f"{self.name}, {rpc}: caller {caller!r} is none of {', '.join(CALLERS)}")
         if isinstance(response, list) != method(rpc).server_streaming:
@@ -419,9 +425,13 @@ async def run_consumer(consumer: Consumer, provider: str, build: Callable[[str],
             assert not asked, f"the contract's request has {sorted(asked)}, which the caller does not send"
             if e.caller:
                 token = stub.credentials(rpc.name)[-1].get(AUTHORIZATION, "")
-                assert bool(token) == (e.caller == "customer"), (
+                assert bool(token) == (e.caller != "anonymous"), (
                     f"the contract says the call is made {CALLERS[e.caller]}, the caller sent "
                     f"{'a token' if token else 'none'}")
+                session_token = getattr(service, "access_token", None)  # a site: the token its session holds
+                if token and session_token is not None:
+                    assert token == f"Bearer {session_token()}", (
+                        f"the contract says the call is made {CALLERS[e.caller]}, the caller sent another token")
         except Exception as exc:
             raise AssertionError(f"{consumer.name}, {e.description}: {type(exc).__name__}: {exc}") from exc
         finally:
@@ -588,6 +598,7 @@ def _produce(service: Service, values: dict[str, Any], subject: str, metadata: d
 
 
 CUSTOMER_OF_NO_DATA = "customer-0"  # the customer a site's call is made for when the state made no one's data
+STAFF_OF_NO_DATA = "staff-0"  # the staff member a back-office call is made by when the state made no staff account
 
 
 async def _answer_as(caller: str, service: Service, rpc: str, request: Message, values: dict[str, Any]) -> Any:
@@ -595,10 +606,14 @@ async def _answer_as(caller: str, service: Service, rpc: str, request: Message, 
     on the credentials the site sends (a customer's token for the customer the state made, or none), which sets
     the caller its servicer sees (and fills or checks the request's owner field), the input floor, then the
     servicer; a server stream's messages in a list."""
-    from tools.platform import as_customer  # signs people's tokens with profiling's key, as sign-in does
+    from tools.platform import as_customer, as_staff  # signs people's tokens with profiling's key, as sign-in does
 
     rules = importlib.import_module(f"services.{service.name}.access").RULES
-    credentials = dict(as_customer(values.get("customer_id") or CUSTOMER_OF_NO_DATA)) if caller == "customer" else {}
+    credentials: dict[str, Any] = {}
+    if caller == "customer":
+        credentials = dict(as_customer(values.get("customer_id") or CUSTOMER_OF_NO_DATA))
+    elif caller in STAFF_CALLERS:
+        credentials = dict(as_staff(values.get("staff_id") or STAFF_OF_NO_DATA, STAFF_CALLERS[caller]))
     auth.Authoriser(rules).authorise(f"/{rpc}", credentials.items(), request)
     inputs.check_request(request)
     answer = getattr(service.servicer, rpc.split("/")[1])(request, Context(**credentials))

@@ -5,6 +5,7 @@ example and asserts what the page shows of it.
     site = Site("storefront")
     site.answer("cataloging", "GetCategoryTree", catalog_api.GetCategoryTreeResponse(...))  # the other calls
     await site.sign_in()                         # a session signed in as CUSTOMER, its tokens as profiling gives them
+    await site.sign_in_staff("ADMIN")            # the back-office: a staff member of that role, with their tokens
     page = await site.get("/account")
     await site.post("/cart/add", {"sku": "MUG-RED"})   # with the CSRF token, as the site's forms send it
 """
@@ -25,13 +26,15 @@ from itsdangerous import Signer
 
 from services.runtime.inprocess import FakeStub
 from sites.runtime.app import CSRF_FIELD, CSRF_HEADER
-from sites.runtime.calls import STUBS, signed_in
+from sites.runtime.calls import STUBS, TOKENS, signed_in
 from sites.runtime.sessions import COOKIE, Session
 from sites.runtime.settings import SiteSettings
 from tools.contracts import method
 
 CUSTOMER, EMAIL, FIRST_NAME = "customer-1", "ada@example.com", "Ada"
 ACCESS_TOKEN, REFRESH_TOKEN = "access-token-1", "refresh-token-1"  # opaque to the site: profiling's to check
+STAFF_ID, STAFF_EMAIL, STAFF_NAME = "staff-1", "grace@shop.example", "Grace Hopper"
+STAFF_TOKENS = {"STAFF": "staff-access-token-1", "ADMIN": "admin-access-token-1"}
 
 
 class SiteStub(FakeStub):
@@ -86,6 +89,19 @@ class Site:
         session.data.update(customer_id=CUSTOMER, email=EMAIL, first_name=FIRST_NAME, vip=False, **data)
         signed_in(session, ACCESS_TOKEN, Timestamp(seconds=int(time.time()) + expires_in), REFRESH_TOKEN)
         return session
+
+    async def sign_in_staff(self, role: str = "STAFF", *, expires_in: int = 300) -> Session:
+        """A back-office session signed in as the staff member STAFF_ID with `role` (STAFF or ADMIN), as the
+        back-office's sign-in leaves it (sites/backoffice/staff.py's remember_staff)."""
+        await self.get("/login")
+        session = self.session()
+        session["staff"] = {"staff_id": STAFF_ID, "email": STAFF_EMAIL, "display_name": STAFF_NAME, "role": role}
+        signed_in(session, STAFF_TOKENS[role], Timestamp(seconds=int(time.time()) + expires_in), REFRESH_TOKEN)
+        return session
+
+    def access_token(self) -> str:
+        """The access token the session holds: what its calls must carry."""
+        return str(self.session().get(TOKENS, {}).get("access", ""))
 
     async def get(self, path: str, *, htmx: bool = False) -> httpx.Response:
         return await self.client.get(path, headers={"HX-Request": "true"} if htmx else {})

@@ -65,5 +65,5 @@ async def customers_parcel_scanned(service: Service) -> dict[str, Any]:
     values = await shipment_for_customer(service)
     await service.call("shipping.v1.ShippingService/RecordCarrierScan", shipping_api.RecordCarrierScanRequest(
         tracking_number=shipment(service).tracking_number, scan_id="scan-1",
-        status=shipment_pb2.SHIPMENT_STATUS_PICKED_UP, location="Lyon"))
+        status=shipment_pb2.SHIPMENT_STATUS_PICKED_UP, location="Lyon", description="Picked up"))
     return values

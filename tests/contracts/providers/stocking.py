@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from stocking.v1 import stock_service_pb2 as stock_api
+
 from services.runtime.inprocess import build
 from tests.contracts.consumers.stocking import (
     ORDER_CANCELLED,
@@ -44,9 +46,13 @@ async def committed(service: Service) -> None:
 
 
 @PROVIDER.state("a SKU's stock ran low")
-async def ran_low(service: Service) -> None:
+async def ran_low(service: Service) -> dict[str, Any]:
+    """The alert it raised, open: the back-office lists and acknowledges it."""
     await set_stock(service, 10)
     await set_stock(service, 3)
+    alerts = await service.call("stocking.v1.StockService/ListStockAlerts", stock_api.ListStockAlertsRequest(
+        sku=SKU, unresolved_only=True))
+    return {"alert_id": alerts.alerts[-1].alert_id}
 
 
 @PROVIDER.state("a SKU ran out of stock")
