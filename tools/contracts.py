@@ -613,7 +613,8 @@ async def _answer_as(caller: str, service: Service, rpc: str, request: Message, 
     if caller == "customer":
         credentials = dict(as_customer(values.get("customer_id") or CUSTOMER_OF_NO_DATA))
     elif caller in STAFF_CALLERS:
-        credentials = dict(as_staff(values.get("staff_id") or STAFF_OF_NO_DATA, STAFF_CALLERS[caller]))
+        acting = values.get("acting_staff_id") or values.get("staff_id") or STAFF_OF_NO_DATA
+        credentials = dict(as_staff(acting, STAFF_CALLERS[caller]))
     auth.Authoriser(rules).authorise(f"/{rpc}", credentials.items(), request)
     inputs.check_request(request)
     answer = getattr(service.servicer, rpc.split("/")[1])(request, Context(**credentials))

@@ -66,6 +66,7 @@ class Site:
         self.stubs = {callee: SiteStub(f"{STUBS[callee].__module__.rsplit('.', 1)[0]}."
                                        f"{STUBS[callee].__name__.removesuffix('Stub')}") for callee in module.CALLS}
         self.asgi.fastapi.state.channels = SimpleNamespace(stubs=self.stubs)  # what Calls takes its stubs from
+        self.signed_in_with = ""  # the access token sign_in gave the session
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.asgi), base_url="http://shop.test")
 
     async def aclose(self) -> None:
@@ -88,6 +89,7 @@ class Site:
         session = self.session()
         session.data.update(customer_id=CUSTOMER, email=EMAIL, first_name=FIRST_NAME, vip=False, **data)
         signed_in(session, ACCESS_TOKEN, Timestamp(seconds=int(time.time()) + expires_in), REFRESH_TOKEN)
+        self.signed_in_with = ACCESS_TOKEN
         return session
 
     async def sign_in_staff(self, role: str = "STAFF", *, expires_in: int = 300) -> Session:
@@ -97,11 +99,13 @@ class Site:
         session = self.session()
         session["staff"] = {"staff_id": STAFF_ID, "email": STAFF_EMAIL, "display_name": STAFF_NAME, "role": role}
         signed_in(session, STAFF_TOKENS[role], Timestamp(seconds=int(time.time()) + expires_in), REFRESH_TOKEN)
+        self.signed_in_with = STAFF_TOKENS[role]
         return session
 
     def access_token(self) -> str:
-        """The access token the session holds: what its calls must carry."""
-        return str(self.session().get(TOKENS, {}).get("access", ""))
+        """The access token the session holds (what its calls must carry), or the one it was signed in with
+        when the check ended the sign-in (signing out)."""
+        return str(self.session().get(TOKENS, {}).get("access", "")) or self.signed_in_with
 
     async def get(self, path: str, *, htmx: bool = False) -> httpx.Response:
         return await self.client.get(path, headers={"HX-Request": "true"} if htmx else {})

@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any
 
 from administering.v1 import admin_service_pb2 as admin_api
+from cataloging.v1 import catalog_service_pb2 as catalog_api
+from cataloging.v1 import events_pb2 as catalog_events
+from profiling.v1 import profile_service_pb2 as profile_api
+from stocking.v1 import stock_service_pb2 as stock_api
 
 from services.administering import domain, messages
 from services.runtime.inprocess import build
-from tests.contracts.consumers.administering import STAFF_ID, onboard_seller
+from tests.contracts.consumers.administering import LEVEL, SKU, STAFF, STAFF_ID, onboard_seller
 from tools.contracts import Provider, Service
 
 PROVIDER = Provider("administering", functools.partial(build, "administering"))
 
 
 @PROVIDER.state("a seller was onboarded")
-async def onboarded(service: Service) -> None:
-    await onboard_seller(service)
+async def onboarded(service: Service) -> dict[str, Any]:
+    return {"seller_id": await onboard_seller(service), "staff_id": STAFF_ID}
 
 
 @PROVIDER.state("a seller was updated")
@@ -28,9 +33,11 @@ async def updated(service: Service) -> None:
 
 
 @PROVIDER.state("a seller was suspended")
-async def suspended(service: Service) -> None:
+async def suspended(service: Service) -> dict[str, Any]:
+    seller_id = await onboard_seller(service)
     await service.call("administering.v1.AdminService/SuspendSeller", admin_api.SuspendSellerRequest(
-        seller_id=await onboard_seller(service), reason="unpaid fees", staff_id=STAFF_ID))
+        seller_id=seller_id, reason="unpaid fees", staff_id=STAFF_ID))
+    return {"seller_id": seller_id, "staff_id": STAFF_ID}
 
 
 def another_value(definition: domain.SettingDefinition) -> domain.SettingValue:
@@ -61,5 +68,32 @@ async def setting_changed(service: Service, name: str) -> None:
 
 
 @PROVIDER.state("the VIP discount is set")
-async def vip_discount(service: Service) -> None:
-    await service.servicer.seed_settings()  # as at start-up: every setting at its default
+async def vip_discount(service: Service) -> dict[str, Any]:
+    """As at start-up: every setting at its default; profiling answers for the admin who changes one."""
+    service.stubs["profiling"].answers.setdefault("GetStaffMember", profile_api.GetStaffMemberResponse(
+        staff_member=STAFF))
+    await service.servicer.seed_settings()
+    return {"staff_id": STAFF_ID}
+
+
+# --- the back-office's staff: the sellers, products and settings they change ------------------------------------
+
+
+@PROVIDER.state("a staff member may onboard sellers")
+async def may_onboard(service: Service) -> dict[str, Any]:
+    service.stubs["profiling"].answers.setdefault("GetStaffMember", profile_api.GetStaffMemberResponse(
+        staff_member=STAFF))
+    return {"staff_id": STAFF_ID}
+
+
+@PROVIDER.state("a seller may onboard a product")
+async def may_onboard_product(service: Service) -> dict[str, Any]:
+    """Cataloging and stocking answer as administering's contracts with them say, the product named."""
+    named = {"name": "Red mug", "sku": SKU, "seller_id": "seller-1"}
+    service.stubs["cataloging"].answers.setdefault("CreateProduct", catalog_api.CreateProductResponse(
+        product=catalog_events.Product(product_id="product-1", status=catalog_events.PRODUCT_STATUS_DRAFT, **named)))
+    service.stubs["cataloging"].answers.setdefault("PublishProduct", catalog_api.PublishProductResponse(
+        product=catalog_events.Product(product_id="product-1", status=catalog_events.PRODUCT_STATUS_PUBLISHED,
+                                       **named)))
+    service.stubs["stocking"].answers.setdefault("SetStock", stock_api.SetStockResponse(level=LEVEL))
+    return {"seller_id": await onboard_seller(service), "staff_id": STAFF_ID}

@@ -58,5 +58,26 @@ async def archived(service: Service) -> None:
 
 
 @PROVIDER.state("the catalogue has a category")
-async def category(service: Service) -> None:
-    await service.call("cataloging.v1.CatalogService/CreateCategory", catalog_api.CreateCategoryRequest(name="Kitchen"))
+async def category(service: Service) -> dict[str, Any]:
+    made = await service.call("cataloging.v1.CatalogService/CreateCategory",
+                              catalog_api.CreateCategoryRequest(name="Kitchen"))
+    return {"category_id": made.category.category_id}
+
+
+# --- the back-office's staff: the catalogue they change ---------------------------------------------------------
+
+
+@PROVIDER.state("the catalogue has two categories")
+async def two_categories(service: Service) -> dict[str, Any]:
+    moved = await category(service)
+    under = await service.call("cataloging.v1.CatalogService/CreateCategory",
+                               catalog_api.CreateCategoryRequest(name="Dining"))
+    return {**moved, "new_parent_id": under.category.category_id}
+
+
+@PROVIDER.state("a product is published in a category")
+async def in_a_category(service: Service) -> dict[str, Any]:
+    product_id = await product(service, publish=True)
+    found = await service.call("cataloging.v1.CatalogService/GetProduct",
+                               catalog_api.GetProductRequest(product_id=product_id))
+    return {"product_id": product_id, "category_id": found.product.category_id}

@@ -27,6 +27,27 @@ async def admin(service: Service) -> dict[str, Any]:
     return {"staff_id": service.parts["stores"].staff_emails.get("admin@shop.example")}
 
 
+# --- the back-office's staff: signed in, and the accounts an admin manages --------------------------------------
+
+
+@PROVIDER.state("a staff member is signed in")
+async def staff_signed_in(service: Service) -> dict[str, Any]:
+    values = await admin(service)
+    answer = await service.call("profiling.v1.ProfileService/Authenticate", profile_api.AuthenticateRequest(
+        email="admin@shop.example", password="correct horse battery", account_kind=profile_api.ACCOUNT_KIND_STAFF))
+    return {**values, "refresh_token": answer.refresh_token}
+
+
+@PROVIDER.state("an admin and a staff member have accounts")
+async def admin_and_staff(service: Service) -> dict[str, Any]:
+    """The admin acts (the token's subject) on the staff member the request names."""
+    acting = (await admin(service))["staff_id"]
+    made = await service.call("profiling.v1.ProfileService/CreateStaffMember", profile_api.CreateStaffMemberRequest(
+        email="grace@shop.example", display_name="Grace Hopper", password="staple battery horse 42",
+        role=profile_api.ROLE_STAFF, created_by=acting))
+    return {"acting_staff_id": acting, "staff_id": made.staff_member.staff_id}
+
+
 # --- the storefront's shopper: registered (ada@example.com, as consumers/profiling.py registers her) ------------
 
 
