@@ -702,7 +702,8 @@ async def shows_the_address_book(site: Site, answer: profile_api.ListAddressesRe
 
 @CONSUMER.call("profiling.v1.ProfileService/SetCustomerStatus", profile_api.SetCustomerStatusRequest(
     customer_id=CUSTOMER_ID, status=profiling_events.CUSTOMER_STATUS_VIP, reason="loyal customer", pinned=True),
-    profile_api.SetCustomerStatusResponse(), given="a customer is registered", caller=STAFF)
+    profile_api.SetCustomerStatusResponse(), given="a customer is registered and a staff member can act",
+    caller=STAFF)
 async def makes_the_customer_vip(site: Site, answer: profile_api.SetCustomerStatusResponse) -> None:
     await site.sign_in_staff()
     redirected(await site.post(f"/customers/{CUSTOMER_ID}/status", {

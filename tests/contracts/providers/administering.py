@@ -89,11 +89,13 @@ async def may_onboard(service: Service) -> dict[str, Any]:
 @PROVIDER.state("a seller may onboard a product")
 async def may_onboard_product(service: Service) -> dict[str, Any]:
     """Cataloging and stocking answer as administering's contracts with them say, the product named."""
-    named = {"name": "Red mug", "sku": SKU, "seller_id": "seller-1"}
-    service.stubs["cataloging"].answers.setdefault("CreateProduct", catalog_api.CreateProductResponse(
-        product=catalog_events.Product(product_id="product-1", status=catalog_events.PRODUCT_STATUS_DRAFT, **named)))
-    service.stubs["cataloging"].answers.setdefault("PublishProduct", catalog_api.PublishProductResponse(
-        product=catalog_events.Product(product_id="product-1", status=catalog_events.PRODUCT_STATUS_PUBLISHED,
-                                       **named)))
+    draft = catalog_events.Product(product_id="product-1", sku=SKU, name="Red mug", seller_id="seller-1",
+                                   status=catalog_events.PRODUCT_STATUS_DRAFT)
+    published = catalog_events.Product()
+    published.CopyFrom(draft)
+    published.status = catalog_events.PRODUCT_STATUS_PUBLISHED
+    service.stubs["cataloging"].answers.setdefault("CreateProduct", catalog_api.CreateProductResponse(product=draft))
+    service.stubs["cataloging"].answers.setdefault("PublishProduct",
+                                                   catalog_api.PublishProductResponse(product=published))
     service.stubs["stocking"].answers.setdefault("SetStock", stock_api.SetStockResponse(level=LEVEL))
     return {"seller_id": await onboard_seller(service), "staff_id": STAFF_ID}

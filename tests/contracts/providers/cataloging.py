@@ -69,7 +69,7 @@ async def category(service: Service) -> dict[str, Any]:
 
 @PROVIDER.state("the catalogue has two categories")
 async def two_categories(service: Service) -> dict[str, Any]:
-    moved = await category(service)
+    moved = await category(service) or {}
     under = await service.call("cataloging.v1.CatalogService/CreateCategory",
                                catalog_api.CreateCategoryRequest(name="Dining"))
     return {**moved, "new_parent_id": under.category.category_id}

@@ -32,7 +32,7 @@ async def admin(service: Service) -> dict[str, Any]:
 
 @PROVIDER.state("a staff member is signed in")
 async def staff_signed_in(service: Service) -> dict[str, Any]:
-    values = await admin(service)
+    values = await admin(service) or {}
     answer = await service.call("profiling.v1.ProfileService/Authenticate", profile_api.AuthenticateRequest(
         email="admin@shop.example", password="correct horse battery", account_kind=profile_api.ACCOUNT_KIND_STAFF))
     return {**values, "refresh_token": answer.refresh_token}
@@ -41,11 +41,17 @@ async def staff_signed_in(service: Service) -> dict[str, Any]:
 @PROVIDER.state("an admin and a staff member have accounts")
 async def admin_and_staff(service: Service) -> dict[str, Any]:
     """The admin acts (the token's subject) on the staff member the request names."""
-    acting = (await admin(service))["staff_id"]
+    acting = (await admin(service) or {})["staff_id"]
     made = await service.call("profiling.v1.ProfileService/CreateStaffMember", profile_api.CreateStaffMemberRequest(
         email="grace@shop.example", display_name="Grace Hopper", password="staple battery horse 42",
         role=profile_api.ROLE_STAFF, created_by=acting))
     return {"acting_staff_id": acting, "staff_id": made.staff_member.staff_id}
+
+
+@PROVIDER.state("a customer is registered and a staff member can act")
+async def customer_and_staff(service: Service) -> dict[str, Any]:
+    """The staff member who changes the customer's status is checked against profiling's own accounts."""
+    return {"customer_id": await register(service), **(await admin(service) or {})}
 
 
 # --- the storefront's shopper: registered (ada@example.com, as consumers/profiling.py registers her) ------------
