@@ -24,6 +24,7 @@ from shipping.v1.shipping_service_pb2_grpc import ShippingServiceStub
 
 from tests.sites.browser import DESKTOP, PHONE, SCREENSHOTS, launch_options
 from tests.sites.harness import Storefront
+from tools.platform import eventually
 
 pytestmark = pytest.mark.timeout(600)
 SERIOUS = {"serious", "critical"}
@@ -336,6 +337,72 @@ async def test_no_shopper_reaches_another_shoppers_order_invoice_or_address(stor
     assert order_id not in (await eve.client.get("/orders")).text
     anonymous = Shopper(storefront)
     assert (await anonymous.client.get(f"/orders/{order_id}")).status_code == 303  # to sign-in
+
+
+async def sse_events(client: httpx.AsyncClient, path: str, count: int, **headers: str) -> list[dict[str, str]]:
+    """The first `count` Server-Sent Events of a stream, each as its fields (event, id, data)."""
+    events: list[dict[str, str]] = []
+    async with client.stream("GET", path, headers=headers) as stream:
+        assert stream.status_code == 200
+        event: dict[str, str] = {}
+        async for line in stream.aiter_lines():
+            if line.startswith(":"):
+                continue  # a keep-alive
+            if not line:
+                if event:
+                    events.append(event)
+                    if len(events) == count:
+                        return events
+                event = {}
+                continue
+            field, _, value = line.partition(":")
+            event[field] = event.get(field, "") + value.removeprefix(" ")
+    return events
+
+
+async def test_the_live_order_resumes_after_the_last_event_id_and_polling_stops_when_final(
+        storefront: Storefront) -> None:
+    ann = Shopper(storefront)
+    await ann.register()
+    order_id = await ann.order(storefront)
+    await reload_until_text(ann, f"/orders/{order_id}/progress", "Shipped")
+    # A first connection: the status with the whole timeline (out of band into the list), its id the last step's.
+    [snapshot] = await sse_events(ann.client, f"/orders/{order_id}/live", 1)
+    ids = re.findall(r'<li class="step[^"]*" id="e-([^"]+)"', snapshot["data"])
+    assert snapshot["event"] == "status" and 'id="timeline" hx-swap-oob="innerHTML"' in snapshot["data"]
+    assert len(ids) >= 4 and snapshot["id"] == ids[-1]
+    # A page that reconnects after the second step gets the status (no list) and only the steps after it.
+    resumed = await sse_events(ann.client, f"/orders/{order_id}/live", 1 + len(ids) - 2, **{"Last-Event-ID": ids[1]})
+    assert resumed[0]["event"] == "status" and "hx-swap-oob=\"innerHTML\"" not in resumed[0]["data"]
+    assert [(e["event"], e["id"]) for e in resumed[1:]] == [("step", i) for i in ids[2:]]
+    # The polling fallback answers 200 while the order can change, 286 (htmx stops polling) once it is final.
+    assert (await ann.client.get(f"/orders/{order_id}/progress", headers={"HX-Request": "true"})).status_code == 200
+    assert (await ann.post(f"/orders/{order_id}/cancel")).status_code == 303
+    final = await reload_until_text(ann, f"/orders/{order_id}/progress", "Cancelled")
+    assert final.status_code == 286
+
+
+async def reload_until_text(shopper: Shopper, path: str, text: str, within: float = 60) -> httpx.Response:
+    async def read() -> httpx.Response:
+        return await shopper.client.get(path, headers={"HX-Request": "true"})
+    return await eventually(read, lambda answer: text in answer.text, f"{path} showing {text!r}", within)
+
+
+async def test_a_restart_signs_everyone_out_and_the_per_address_throttle_holds(storefront: Storefront) -> None:
+    """Restarts the module's site twice: with a low per-address limit, then as it was."""
+    ann = Shopper(storefront)
+    await ann.register()
+    assert (await ann.client.get("/account")).status_code == 200
+    await storefront.restart(SITE_SIGNIN_PER_ADDRESS="3/minute")
+    try:
+        # Sessions live in the process: after a restart the browser's cookie names nothing, so sign in again.
+        assert (await ann.client.get("/account")).headers.get("location", "").startswith("/login")
+        # Many accounts tried from one address: held back after the limit, whichever the account.
+        codes = [(await ann.post("/login", email=f"x{n}-{uuid.uuid4().hex[:6]}@example.com",
+                                 password="wrong-password-1")).status_code for n in range(4)]
+        assert codes == [422, 422, 422, 429]
+    finally:
+        await storefront.restart(SITE_SIGNIN_PER_ADDRESS="1000/minute")
 
 
 async def test_cookies_are_http_only_and_same_site(storefront: Storefront) -> None:
