@@ -32,6 +32,7 @@ from services.runtime.clients import answers_of
 from services.runtime.clock import now
 from services.runtime.errors import FailedPrecondition
 from services.runtime.store import Store
+from services.runtime.transactions import UnitOfWork
 
 ORDER_NUMBER = re.compile(r"^ORD-(\d{4})-(\d+)$")
 log = logging.getLogger(__name__)
@@ -77,7 +78,11 @@ class Checkout:
                                moment: datetime) -> domain.Order:
         async with self.bus.unit_of_work() as work:
             await work.lock((self.orders, order_id), (self.keys, key), (self.claims, cart.cart_id))
-            placed = self._repeated(key, place)  # a concurrent retry may have placed it meanwhile
+            # A concurrent try may have placed it meanwhile, and its unit may still be on its way to Kafka (a
+            # client retrying through a broker outage): read what is queued too, as the claim below is read,
+            # or the retry would find the cart claimed but not its own key. Should that try be rolled back,
+            # this unit is too, and the client's next retry places the order.
+            placed = self._repeated(key, place, work)
             if placed is None:
                 placed, events = domain.create_order(place, cart=cart, shipping_option=option,
                                                      caller_customer_id=customer_id, order_id=order_id,
@@ -98,10 +103,11 @@ class Checkout:
             raise FailedPrecondition(f"cart {cart_id} was already ordered "
                                      f"(order {ordered.order_number if ordered else claim.order_id})")
 
-    def _repeated(self, key: str, place: domain.PlaceOrder) -> domain.Order | None:
-        """The order already placed with this idempotency key (refused if the request differs)."""
-        order_id = self.keys.get(key)
-        existing = self.orders.get(order_id) if order_id else None
+    def _repeated(self, key: str, place: domain.PlaceOrder, work: UnitOfWork | None = None) -> domain.Order | None:
+        """The order already placed with this idempotency key (refused if the request differs); with `work`,
+        as that unit of work reads (changes queued for commit included)."""
+        order_id = work.get(self.keys, key) if work else self.keys.get(key)
+        existing = (work.get(self.orders, order_id) if work else self.orders.get(order_id)) if order_id else None
         return domain.order_for_repeated_request(existing, place) if existing is not None else None
 
     async def _shipping_option(self, place: domain.PlaceOrder, cart: domain.CartSnapshot) -> domain.ShippingQuote:

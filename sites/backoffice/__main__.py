@@ -14,7 +14,7 @@ def main() -> None:
     settings = SiteSettings.load("backoffice", calls=CALLS)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # the registry client's every request otherwise
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=settings.port, log_level=settings.log_level.lower(),
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 timeout_graceful_shutdown=int(settings.shutdown_grace_seconds))
 
 
