@@ -135,6 +135,13 @@ FAILING_EXIT_SECONDS = 90.0
 _HANG_IN = os.environ.get("SHOP_TEST_HANG_IN_KAFKA_CALL", "")
 
 
+def _exit_if_fatal(exc: KafkaException) -> None:
+    error: KafkaError = exc.args[0]
+    if error.fatal():
+        # Fenced by a newer instance, or the producer is broken: this process must not go on.
+        watchdog.fatal(f"fatal Kafka producer error: {error.str()}", watchdog.EXIT_FATAL_KAFKA)
+
+
 class Committer:
     """Owns the service's transactional producer and commits units of work in batches."""
 
@@ -274,6 +281,7 @@ class Committer:
             try:
                 await asyncio.to_thread(self._write, [work for work, _ in batch], deferred)
             except Exception as exc:
+                log.warning("transaction of %d units of work failed: %s", len(batch), exc)
                 self._defer(deferred)  # they ride with the next try
                 now = time.monotonic()
                 self._failing_since = self._failing_since or now
@@ -302,7 +310,11 @@ class Committer:
 
     def _write(self, batch: list[UnitOfWork], deferred: dict[tuple[str, int], int]) -> None:
         producer = self.producer
-        self._call("begin_transaction", producer.begin_transaction)
+        try:
+            self._call("begin_transaction", producer.begin_transaction)
+        except KafkaException as exc:
+            _exit_if_fatal(exc)
+            raise
         try:
             offsets = dict(deferred)
             for work in batch:
@@ -321,12 +333,15 @@ class Committer:
                 os._exit(99)
             self._commit_with_retries()
         except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            if error.fatal():
-                # Fenced by a newer instance, or the producer is broken: this process must not go on.
-                watchdog.fatal(f"fatal Kafka producer error: {error.str()}", watchdog.EXIT_FATAL_KAFKA)
-            with contextlib.suppress(KafkaException):
+            _exit_if_fatal(exc)
+            try:
                 self._call("abort_transaction", producer.abort_transaction)
+            except KafkaException as abort_exc:
+                log.warning("abort_transaction failed after %s: %s", exc, abort_exc)
+                # The abort's own error can be the fatal one: after a broker restart, an abort of a
+                # transaction the coordinator never registered is answered INVALID_TXN_STATE, which
+                # librdkafka makes fatal. Every later transaction would fail until FAILING_EXIT_SECONDS.
+                _exit_if_fatal(abort_exc)
             raise
 
     def _commit_with_retries(self, attempts: int = 3) -> None:
@@ -337,6 +352,7 @@ class Committer:
             except KafkaException as exc:
                 if not exc.args[0].retriable() or attempt == attempts - 1:
                     raise
+                log.warning("commit_transaction failed (attempt %d, retrying): %s", attempt + 1, exc)
 
     async def close(self) -> None:
         if self._task is not None:
