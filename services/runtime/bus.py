@@ -273,7 +273,11 @@ class EventBus:
         offset as at the last look, holds a transaction left hanging (ours commit in milliseconds)."""
         if self._admin is None:
             return
-        open_now = await asyncio.to_thread(open_transactions, self._admin, self._written_partitions())
+        try:
+            open_now = await asyncio.to_thread(open_transactions, self._admin, self._written_partitions())
+        except (KafkaException, TimeoutError) as exc:  # Kafka unreachable: the committer says so already
+            log.debug("could not look for hanging transactions: %s", exc)
+            return
         stuck = {tp: lso for tp, lso in open_now.items() if self._open_at.get(tp) == lso}
         self._open_at = open_now
         await self._seal_open_transactions(stuck)
