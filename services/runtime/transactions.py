@@ -287,7 +287,15 @@ class Committer:
             if done is not None:
                 # Shielded: a caller that gives up (a cancelled RPC) must not cancel the future that
                 # later units which read this one's changes look at; the unit is written either way.
-                await asyncio.shield(done)
+                try:
+                    await asyncio.shield(done)
+                except asyncio.CancelledError:
+                    # ... and so its locks are held until it is applied (or dropped), as for any unit.
+                    # Released at the cancel, they let the caller's retry (a CreateOrder past its
+                    # deadline while the broker was down) read the store without this unit's changes
+                    # and make them again: a second order under one idempotency key, both committed.
+                    await asyncio.wait([done])
+                    raise
         if done is None:
             for earlier in work.read_from:  # answer nothing that may yet be undone
                 await _committed(earlier)
