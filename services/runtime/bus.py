@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import grpc
 import httpx
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -144,6 +144,7 @@ class EventBus:
         self._initialised = False  # init_transactions done (it is refused a second time)
         self._admin: AdminClient | None = None
         self._open_at: dict[tuple[str, int], int] = {}  # LSO of the partitions open at the last look
+        self._group_offsets_sealed = False  # see _seal_group_offsets
         if committer is None:  # a Kafka committer: its transactions can be left hanging by a broker
             self.every(HANGING_CHECK_SECONDS, self._seal_hanging_transactions)
 
@@ -282,6 +283,31 @@ class EventBus:
         self._open_at = open_now
         await self._seal_open_transactions(stuck)
 
+    async def _seal_group_offsets(self) -> None:
+        """Once the consumer first holds partitions, before it handles an event: commit the group's
+        stable offsets of them again, in a transaction. A transaction left hanging by a broker restart
+        (transactions.py) leaves its offset commit pending in the group too, and a read_committed
+        consumer (require_stable) then never gets its offsets: a restarted paying consumed nothing
+        more. This transaction's marker on the group's partition completes it (the offsets the hung
+        one committed are replaced by the stable ones: its events come again, and are skipped as
+        handled). Before any event is handled, so it moves no offset back."""
+        offsets = await asyncio.to_thread(self._stable_offsets, sorted(self._assignment))
+        async with self.unit_of_work() as work:
+            for (topic, partition), offset in offsets.items():
+                work.consumed(topic, partition, offset - 1)  # consumed(n) commits n + 1
+
+    def _stable_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Blocking. The group's committed offsets of these partitions, leaving out pending ones (a
+        read_uncommitted reader does not require stable offsets); a partition's start where none is."""
+        reader = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.kafka_id,
+                           "enable.auto.commit": False, "isolation.level": "read_uncommitted"})
+        try:
+            committed = reader.committed([TopicPartition(t, p) for t, p in partitions], timeout=10)
+            return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0
+                    else reader.get_watermark_offsets(tp, timeout=10)[0] for tp in committed}
+        finally:
+            reader.close()
+
     def _on_assign(self, _consumer: Consumer, partitions: list[Any]) -> None:
         self._assignment.update((p.topic, p.partition) for p in partitions)
         self._behind.update((p.topic, p.partition) for p in partitions)
@@ -380,6 +406,12 @@ class EventBus:
                 continue
             for message in batch:  # fenced: not one more event handled, not one more read answered
                 watchdog.exit_if_fatal("consumer", message.error())
+            if not self._group_offsets_sealed and self._assignment:
+                try:
+                    await self._keep_trying(self._seal_group_offsets)
+                except Stopping:
+                    return
+                self._group_offsets_sealed = True
             events = [message for message in batch if message.error() is None]
             if not events or time.monotonic() - self._last_flush > DEFERRED_OFFSETS_AT_MOST:
                 # Idle for a moment (or busy for long): commit the offsets of the events we skipped.

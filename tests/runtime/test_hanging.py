@@ -3,8 +3,9 @@
 A broker killed while a commit's markers are being written completes the commit when it comes back,
 but can skip the markers of partitions whose leader it does not know yet: the records stay behind
 the partition's last stable offset, unseen by read_committed readers, though commit_transaction
-said yes. The first test kills a broker of its own under committing services; the second shows
-the restore waiting for an open transaction instead of stopping at it.
+said yes, and the group offsets the transaction committed stay pending. The first test kills a
+broker of its own under committing services; the second shows the restore waiting for an open
+transaction instead of stopping at it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pathlib import Path
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from services.runtime.bus import EventBus
 from services.runtime.store import JsonCodec, Store, ensure_changelog_topics, open_transactions, restore
+from tests.runtime.hanging_writer import bus_of
 from tools.kafka import KafkaBroker
 from tools.processes import free_port, spawn, stop
 
@@ -59,10 +60,15 @@ async def test_a_commit_left_hanging_by_a_broker_restart_is_sealed_and_restored(
         for name in names:
             # A new instance of the service, as the supervisor starts it: it must restore every change
             # Kafka acknowledged to the one before.
-            bus = EventBus(name, broker.bootstrap, "http://127.0.0.1:9", topics={})
+            bus = bus_of(name, broker.bootstrap)
             items: Store[int] = bus.store("items", JsonCodec(int))
             await asyncio.wait_for(bus.start(), 120)
             try:
+                # Its consumer gets its group's offsets (none left pending) and reads to the end.
+                deadline = time.monotonic() + 60
+                while not bus.caught_up:
+                    assert time.monotonic() < deadline, f"{name}'s consumer never started: offsets left pending?"
+                    await asyncio.sleep(0.2)
                 missing = _acked(tmp_path / f"{name}.log") - {key for key, _ in items.items()}
                 assert not missing, (f"{name} restored without {len(missing)} acknowledged changes, e.g. "
                                      f"{sorted(missing)[:5]}; broker: {_marker_lines(broker)}")
