@@ -118,11 +118,14 @@ READ_A_ROLLED_BACK_CHANGE = "a change this unit of work read was not committed"
 # there, whatever its epoch. So a service seals its partitions: it commits a record with the header
 # SEAL_HEADER and no value to each one it writes whose LSO stays below the high watermark (at
 # start-up, after init_transactions, any such; later, one whose LSO has not moved between two looks),
-# and every reader skips those records. Committed, because commit is the decision a kill leaves
-# unmarked: the markers are skipped only for a transaction the broker completes on loading, one in
-# PrepareCommit or PrepareAbort at the kill, and an abort is prepared only after a failure. (One
-# left so after an abort would be committed by the seal: its units were reported failed and redone,
-# so its records come before theirs and are replaced by them.)
+# and every reader skips those records. The offsets such a transaction committed stay pending in
+# the group the same way; the bus commits the group's stable offsets again before its consumer
+# handles an event (EventBus._seal_group_offsets). Committed, because commit is the decision a kill
+# leaves unmarked: the markers are skipped only for a transaction the broker completes on loading,
+# one in PrepareCommit or PrepareAbort at the kill, and an abort is prepared only after a failure.
+# (One left so after an abort would be committed by the seal: its units were reported failed and
+# redone, so its changelog records are overwritten by the redone ones, and its events come twice,
+# which the handlers, idempotent by business key, absorb.)
 
 SEAL_HEADER = "shop.seal"
 
@@ -136,8 +139,6 @@ def seal_record(topic: str, partition: int, transactional_id: str) -> OutgoingRe
     # The key reads as "<store>/<key>" of a store no service keeps, so a changelog's restore skips it too.
     return OutgoingRecord(topic, f"_seal/{transactional_id}".encode(), None,
                           [(SEAL_HEADER, transactional_id.encode())], partition)
-
-
 
 
 async def _committed(done: asyncio.Future[None]) -> None:
