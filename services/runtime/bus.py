@@ -44,7 +44,13 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from services.runtime import errors, topic_map, watchdog
 from services.runtime.proto import timestamp
-from services.runtime.store import Store, ensure_changelog_topics, open_transactions, restore
+from services.runtime.store import (
+    Store,
+    ensure_changelog_topics,
+    open_transactions,
+    open_transactions_once_known,
+    restore,
+)
 from services.runtime.transactions import Committer, OutgoingRecord, TransactionAborted, UnitOfWork, is_seal
 
 log = logging.getLogger(__name__)
@@ -210,7 +216,7 @@ class EventBus:
             # After init_transactions no transaction of ours is open: one that still is was left hanging
             # by a broker restart, and the restore would stop at it (transactions.py). Sealed first.
             await self._seal_open_transactions(await asyncio.to_thread(
-                open_transactions, admin, self._written_partitions()))
+                open_transactions_once_known, admin, self._written_partitions()))
             count = await asyncio.to_thread(restore, self.bootstrap, self.stores)
             log.info("restored %d changelog records into %d stores", count, len(self.stores))
             for step in self._startup_steps:

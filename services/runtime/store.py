@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, IsolationLevel, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from pydantic import TypeAdapter
 
@@ -209,13 +209,27 @@ def open_transactions(admin: AdminClient, partitions: list[tuple[str, int]],
     return {tp: lso for tp, lso in stable.items() if lso < written[tp]}
 
 
+def open_transactions_once_known(admin: AdminClient, partitions: list[tuple[str, int]],
+                                 within: float = 30.0) -> dict[tuple[str, int], int]:
+    """open_transactions, for partitions that may have no leader yet (their topic was just created,
+    here or by another service starting at the same time): asked again until they do."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return open_transactions(admin, partitions)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def _wait_for_open_transactions(bootstrap: str, topics: list[str]) -> None:
     """A read_committed reader ends at the changelog's last stable offset: a transaction still open
     there (the seal of a hanging one, its markers not yet written) would cut the restore short and
     serve the state of before it. Wait until it ends; fail (the start is retried) if it never does."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     deadline = time.monotonic() + OPEN_TRANSACTION_WAIT_SECONDS
-    while open_now := open_transactions(admin, [(topic, 0) for topic in topics]):
+    while open_now := open_transactions_once_known(admin, [(topic, 0) for topic in topics]):
         if time.monotonic() > deadline:
             raise RuntimeError(f"a transaction stays open on {open_now} (LSO below the high watermark): "
                                "not restoring a part of the state")

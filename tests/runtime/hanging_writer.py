@@ -12,6 +12,8 @@ import asyncio
 import itertools
 import sys
 
+from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
+
 from services.runtime.bus import EventBus, EventContext
 from services.runtime.store import JsonCodec
 from services.runtime.topic_map import Topic
@@ -37,10 +39,19 @@ def bus_of(service: str, bootstrap: str) -> EventBus:
     return bus
 
 
+async def start(bus: EventBus) -> None:
+    """As a service's process starts its bus (server.start_bus): retried while the broker is not ready
+    (the partitions of topics just created, or of a broker just restarted, have no leader yet)."""
+    async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.5, max=3), stop=stop_after_delay(120),
+                                       reraise=True):
+        with attempt:
+            await bus.start()
+
+
 async def main(bootstrap: str, service: str) -> None:
     bus = bus_of(service, bootstrap)
     items = bus.store("items", JsonCodec(int))
-    await bus.start()
+    await start(bus)
     counter = itertools.count()
     topic = bus.topics["input"].name
 

@@ -21,7 +21,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from services.runtime.store import JsonCodec, Store, ensure_changelog_topics, open_transactions, restore
-from tests.runtime.hanging_writer import bus_of
+from tests.runtime.hanging_writer import bus_of, start
 from tools.kafka import KafkaBroker
 from tools.processes import free_port, spawn, stop
 
@@ -62,7 +62,7 @@ async def test_a_commit_left_hanging_by_a_broker_restart_is_sealed_and_restored(
             # Kafka acknowledged to the one before.
             bus = bus_of(name, broker.bootstrap)
             items: Store[int] = bus.store("items", JsonCodec(int))
-            await asyncio.wait_for(bus.start(), 120)
+            await start(bus)
             try:
                 # Its consumer gets its group's offsets (none left pending) and reads to the end.
                 deadline = time.monotonic() + 60
