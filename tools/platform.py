@@ -35,6 +35,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.runtime import auth, topic_map
 from services.runtime.bus import EventBus, envelope_class
 from services.runtime.process import declared
+from services.runtime.transactions import is_seal
 from tools.processes import free_port, spawn, stop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,7 +241,7 @@ class Platform:
                     error = message.error()
                     if error is not None and error.code() == KafkaError._PARTITION_EOF:
                         at_end.add(message.partition())
-                    elif error is None:
+                    elif error is None and not is_seal(message):  # a seal carries no event
                         envelopes.append(self.decode(message))
             return envelopes
         finally:

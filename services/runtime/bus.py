@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 import grpc
 import httpx
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -45,14 +45,23 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from services.runtime import errors, topic_map, watchdog
 from services.runtime.proto import timestamp
-from services.runtime.store import Store, ensure_changelog_topics, restore
-from services.runtime.transactions import Committer, OutgoingRecord, TransactionAborted, UnitOfWork
+from services.runtime.store import (
+    Store,
+    ensure_changelog_topics,
+    open_transactions,
+    open_transactions_once_known,
+    restore,
+)
+from services.runtime.transactions import Committer, OutgoingRecord, TransactionAborted, UnitOfWork, is_seal
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[["EventContext"], Awaitable[None]]
 Publish = Callable[..., Any]  # bus.publish bound to a unit of work, or EventContext.publish
 DEFERRED_OFFSETS_AT_MOST = 2.0  # seconds a skipped event's offset may wait for a transaction to ride with
+# Seconds between two looks for a hanging transaction on the partitions the service writes (see
+# transactions.py): one whose LSO has not moved from one look to the next is sealed.
+HANGING_CHECK_SECONDS = 10.0
 T = TypeVar("T")
 
 
@@ -139,6 +148,12 @@ class EventBus:
         # they were assigned); see caught_up.
         self._behind: set[tuple[str, int]] = set()
         self._assignment: set[tuple[str, int]] = set()
+        self._initialised = False  # init_transactions done (it is refused a second time)
+        self._admin: AdminClient | None = None
+        self._open_at: dict[tuple[str, int], int] = {}  # LSO of the partitions open at the last look
+        self._group_offsets_sealed = False  # see _seal_group_offsets
+        if committer is None:  # a Kafka committer: its transactions can be left hanging by a broker
+            self.every(HANGING_CHECK_SECONDS, self._seal_hanging_transactions)
 
     # --- wiring -------------------------------------------------------------------------------
 
@@ -189,13 +204,20 @@ class EventBus:
 
     async def start(self) -> None:
         """Fence earlier instances, rebuild the stores, check our schemas are registered, start consuming."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = self._admin = AdminClient({"bootstrap.servers": self.bootstrap})
         await asyncio.to_thread(self._ensure_topics, admin)
         await asyncio.to_thread(ensure_changelog_topics, admin, self.stores)
         # A retried start (the registry not seeded yet, say) resumes here: the producer's transactions are
         # initialised once (a second init_transactions is refused) and the stores are not restored twice.
         if not self.restored:
-            await asyncio.to_thread(self.committer.init)
+            if not self._initialised:
+                await asyncio.to_thread(self.committer.init)
+                self._initialised = True
+            self.committer.start()
+            # After init_transactions no transaction of ours is open: one that still is was left hanging
+            # by a broker restart, and the restore would stop at it (transactions.py). Sealed first.
+            await self._seal_open_transactions(await asyncio.to_thread(
+                open_transactions_once_known, admin, self._written_partitions()))
             count = await asyncio.to_thread(restore, self.bootstrap, self.stores)
             log.info("restored %d changelog records into %d stores", count, len(self.stores))
             for step in self._startup_steps:
@@ -240,6 +262,58 @@ class EventBus:
     async def committing(self) -> bool:
         """A readiness check: the committer is not stuck with units of work waiting (see Committer)."""
         return await self.committer.progressing()
+
+    def _written_partitions(self) -> list[tuple[str, int]]:
+        """The partitions this service's transactions write: its changelog and the topics it publishes.
+        (The dead-letter topics are written by every consumer of a topic, and read by no service.)"""
+        changelogs = sorted({(store.topic, 0) for store in self.stores})
+        return changelogs + [(topic.name, partition) for topic in self.topics.values()
+                             if topic.producer == self.service for partition in range(topic.partitions)]
+
+    async def _seal_open_transactions(self, hanging: dict[tuple[str, int], int]) -> None:
+        if hanging:
+            log.warning("sealing hanging transactions (LSO below the high watermark) on %s",
+                        ", ".join(f"{topic}[{partition}]@{lso}" for (topic, partition), lso in sorted(hanging.items())))
+            await self.committer.seal(sorted(hanging))
+
+    async def _seal_hanging_transactions(self) -> None:
+        """The periodic look: a partition we write whose LSO sits below its high watermark, at the same
+        offset as at the last look, holds a transaction left hanging (ours commit in milliseconds)."""
+        if self._admin is None:
+            return
+        try:
+            open_now = await asyncio.to_thread(open_transactions, self._admin, self._written_partitions())
+        except (KafkaException, TimeoutError) as exc:  # Kafka unreachable: the committer says so already
+            log.debug("could not look for hanging transactions: %s", exc)
+            return
+        stuck = {tp: lso for tp, lso in open_now.items() if self._open_at.get(tp) == lso}
+        self._open_at = open_now
+        await self._seal_open_transactions(stuck)
+
+    async def _seal_group_offsets(self) -> None:
+        """Once the consumer first holds partitions, before it handles an event: commit the group's
+        stable offsets of them again, in a transaction. A transaction left hanging by a broker restart
+        (transactions.py) leaves its offset commit pending in the group too, and a read_committed
+        consumer (require_stable) then never gets its offsets: a restarted paying consumed nothing
+        more. This transaction's marker on the group's partition completes it (the offsets the hung
+        one committed are replaced by the stable ones: its events come again, and are skipped as
+        handled). Before any event is handled, so it moves no offset back."""
+        offsets = await asyncio.to_thread(self._stable_offsets, sorted(self._assignment))
+        async with self.unit_of_work() as work:
+            for (topic, partition), offset in offsets.items():
+                work.consumed(topic, partition, offset - 1)  # consumed(n) commits n + 1
+
+    def _stable_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Blocking. The group's committed offsets of these partitions, leaving out pending ones (a
+        read_uncommitted reader does not require stable offsets); a partition's start where none is."""
+        reader = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.kafka_id,
+                           "enable.auto.commit": False, "isolation.level": "read_uncommitted"})
+        try:
+            committed = reader.committed([TopicPartition(t, p) for t, p in partitions], timeout=10)
+            return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0
+                    else reader.get_watermark_offsets(tp, timeout=10)[0] for tp in committed}
+        finally:
+            reader.close()
 
     def _on_assign(self, _consumer: Consumer, partitions: list[Any]) -> None:
         self._assignment.update((p.topic, p.partition) for p in partitions)
@@ -339,6 +413,12 @@ class EventBus:
                 continue
             for message in batch:  # fenced: not one more event handled, not one more read answered
                 watchdog.exit_if_fatal("consumer", message.error())
+            if not self._group_offsets_sealed and self._assignment:
+                try:
+                    await self._keep_trying(self._seal_group_offsets)
+                except Stopping:
+                    return
+                self._group_offsets_sealed = True
             events = [message for message in batch if message.error() is None]
             if not events or time.monotonic() - self._last_flush > DEFERRED_OFFSETS_AT_MOST:
                 # Idle for a moment (or busy for long): commit the offsets of the events we skipped.
@@ -378,6 +458,9 @@ class EventBus:
         Kafka, the registry or a called service are waited out (the partition pauses), never parked."""
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         assert topic is not None and partition is not None and offset is not None
+        if is_seal(message):  # it completed a hanging transaction (transactions.py); no event
+            self.committer.defer_offset(topic, partition, offset)
+            return
         try:
             if self._writer_known(message.value()):
                 envelope = self._decode(topic, message)  # no registry lookup: no thread needed

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import OFFSET_BEGINNING, Consumer, IsolationLevel, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from pydantic import TypeAdapter
 
 T = TypeVar("T")
@@ -150,6 +151,11 @@ def ensure_changelog_topics(admin: AdminClient, stores: Iterable[Store[Any]]) ->
             future.result(timeout=30)
 
 
+# How long the restore waits for a transaction open on a changelog to end: as long as Kafka lets one
+# stay open (the producers' transaction.timeout.ms); one open longer was left hanging (transactions.py).
+OPEN_TRANSACTION_WAIT_SECONDS = 60.0
+
+
 def restore(bootstrap: str, stores: Iterable[Store[Any]]) -> int:
     """Rebuild every store from its changelog (blocking; run it in a thread). Returns records read."""
     by_topic: dict[str, dict[str, Store[Any]]] = {}
@@ -157,6 +163,7 @@ def restore(bootstrap: str, stores: Iterable[Store[Any]]) -> int:
         by_topic.setdefault(s.topic, {})[s.name] = s
     if not by_topic:
         return 0
+    _wait_for_open_transactions(bootstrap, sorted(by_topic))
     consumer = Consumer({
         "bootstrap.servers": bootstrap, "group.id": "restore-unused", "enable.auto.commit": False,
         "isolation.level": "read_committed", "enable.partition.eof": True,
@@ -184,3 +191,46 @@ def restore(bootstrap: str, stores: Iterable[Store[Any]]) -> int:
         return read
     finally:
         consumer.close()
+
+
+def open_transactions(admin: AdminClient, partitions: list[tuple[str, int]],
+                      timeout: float = 10) -> dict[tuple[str, int], int]:
+    """Blocking. The partitions whose last stable offset is below their high watermark (a transaction
+    is open there), each with its LSO."""
+    if not partitions:
+        return {}
+
+    def ends(level: IsolationLevel) -> dict[tuple[str, int], int]:
+        futures = admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions},
+                                     isolation_level=level, request_timeout=timeout)
+        return {(tp.topic, tp.partition): future.result(timeout).offset for tp, future in futures.items()}
+
+    stable, written = ends(IsolationLevel.READ_COMMITTED), ends(IsolationLevel.READ_UNCOMMITTED)
+    return {tp: lso for tp, lso in stable.items() if lso < written[tp]}
+
+
+def open_transactions_once_known(admin: AdminClient, partitions: list[tuple[str, int]],
+                                 within: float = 30.0) -> dict[tuple[str, int], int]:
+    """open_transactions, for partitions that may have no leader yet (their topic was just created,
+    here or by another service starting at the same time): asked again until they do."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return open_transactions(admin, partitions)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _wait_for_open_transactions(bootstrap: str, topics: list[str]) -> None:
+    """A read_committed reader ends at the changelog's last stable offset: a transaction still open
+    there (the seal of a hanging one, its markers not yet written) would cut the restore short and
+    serve the state of before it. Wait until it ends; fail (the start is retried) if it never does."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + OPEN_TRANSACTION_WAIT_SECONDS
+    while open_now := open_transactions_once_known(admin, [(topic, 0) for topic in topics]):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"a transaction stays open on {open_now} (LSO below the high watermark): "
+                               "not restoring a part of the state")
+        time.sleep(0.05)

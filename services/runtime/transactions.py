@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from services.runtime import watchdog
 from services.runtime.store import Store, locked
@@ -43,6 +43,7 @@ class OutgoingRecord:
     key: bytes
     value: bytes | None
     headers: list[tuple[str, str | bytes | None]] = field(default_factory=list)
+    partition: int | None = None  # None: the partitioner's choice (by key)
 
 
 @dataclass
@@ -99,6 +100,46 @@ class TransactionAborted(Exception):
 
 READ_A_ROLLED_BACK_CHANGE = "a change this unit of work read was not committed"
 
+# --- Hanging transactions ----------------------------------------------------------------------
+#
+# A broker killed between a transaction's PrepareCommit (when commit_transaction returns) and its
+# commit markers completes the commit when it comes back, but it can skip the markers of partitions
+# whose leader it does not know yet: "Couldn't find leader endpoint for partitions ... these
+# partitions are likely deleted already and hence can be skipped", logged by the one-node test
+# broker after most unclean restarts, while it fences its own previous incarnation. The coordinator
+# then records CompleteCommit, yet those partitions hold the records with no marker: their last
+# stable offset (LSO) stays there for good, and read_committed readers see nothing from it on. A
+# restore stopped there and served the state of before (ordering lost the orders it had confirmed
+# to their shoppers: GetOrder NOT_FOUND, their events dead-lettered), and a consumer waits there
+# until the same producer writes that partition again (an order stuck with its StockCommitted
+# unread, another stuck CONFIRMED).
+#
+# The partition's leader completes such a transaction with the next marker of the same producer id
+# there, whatever its epoch. So a service seals its partitions: it commits a record with the header
+# SEAL_HEADER and no value to each one it writes whose LSO stays below the high watermark (at
+# start-up, after init_transactions, any such; later, one whose LSO has not moved between two looks),
+# and every reader skips those records. The offsets such a transaction committed stay pending in
+# the group the same way; the bus commits the group's stable offsets again before its consumer
+# handles an event (EventBus._seal_group_offsets). Committed, because commit is the decision a kill
+# leaves unmarked: the markers are skipped only for a transaction the broker completes on loading,
+# one in PrepareCommit or PrepareAbort at the kill, and an abort is prepared only after a failure.
+# (One left so after an abort would be committed by the seal: its units were reported failed and
+# redone, so its changelog records are overwritten by the redone ones, and its events come twice,
+# which the handlers, idempotent by business key, absorb.)
+
+SEAL_HEADER = "shop.seal"
+
+
+def is_seal(message: Message) -> bool:
+    """A record written only to complete a hanging transaction (see above): every reader skips it."""
+    return message.value() is None and any(header[0] == SEAL_HEADER for header in message.headers() or ())
+
+
+def seal_record(topic: str, partition: int, transactional_id: str) -> OutgoingRecord:
+    # The key reads as "<store>/<key>" of a store no service keeps, so a changelog's restore skips it too.
+    return OutgoingRecord(topic, f"_seal/{transactional_id}".encode(), None,
+                          [(SEAL_HEADER, transactional_id.encode())], partition)
+
 
 async def _committed(done: asyncio.Future[None]) -> None:
     try:
@@ -133,6 +174,13 @@ FAILING_EXIT_SECONDS = 90.0
 # Test hook for the wedge test: the named transactional call (e.g. "send_offsets_to_transaction")
 # blocks for good, as librdkafka's does in #5456, so that the watchdog's answer can be seen.
 _HANG_IN = os.environ.get("SHOP_TEST_HANG_IN_KAFKA_CALL", "")
+
+
+def _exit_if_fatal(exc: KafkaException) -> None:
+    error: KafkaError = exc.args[0]
+    if error.fatal():
+        # Fenced by a newer instance, or the producer is broken: this process must not go on.
+        watchdog.fatal(f"fatal Kafka producer error: {error.str()}", watchdog.EXIT_FATAL_KAFKA)
 
 
 class Committer:
@@ -207,6 +255,13 @@ class Committer:
             for tp in partitions:
                 self._deferred.pop(tp, None)
 
+    async def seal(self, partitions: list[tuple[str, int]]) -> None:
+        """Commit a seal record to each partition: it completes whatever transaction of this producer
+        id the partition still holds open (see the hanging transactions above)."""
+        async with self.unit_of_work() as work:
+            for topic, partition in partitions:
+                work.send(seal_record(topic, partition, self.transactional_id))
+
     async def flush_deferred(self) -> None:
         if self._deferred:
             await asyncio.shield(self._enqueue(UnitOfWork()))
@@ -233,7 +288,15 @@ class Committer:
             if done is not None:
                 # Shielded: a caller that gives up (a cancelled RPC) must not cancel the future that
                 # later units which read this one's changes look at; the unit is written either way.
-                await asyncio.shield(done)
+                try:
+                    await asyncio.shield(done)
+                except asyncio.CancelledError:
+                    # ... and so its locks are held until it is applied (or dropped), as for any unit.
+                    # Released at the cancel, they let the caller's retry (a CreateOrder past its
+                    # deadline while the broker was down) read the store without this unit's changes
+                    # and make them again: a second order under one idempotency key, both committed.
+                    await asyncio.wait([done])
+                    raise
         if done is None:
             for earlier in work.read_from:  # answer nothing that may yet be undone
                 await _committed(earlier)
@@ -274,6 +337,7 @@ class Committer:
             try:
                 await asyncio.to_thread(self._write, [work for work, _ in batch], deferred)
             except Exception as exc:
+                log.warning("transaction of %d units of work failed: %s", len(batch), exc)
                 self._defer(deferred)  # they ride with the next try
                 now = time.monotonic()
                 self._failing_since = self._failing_since or now
@@ -302,7 +366,11 @@ class Committer:
 
     def _write(self, batch: list[UnitOfWork], deferred: dict[tuple[str, int], int]) -> None:
         producer = self.producer
-        self._call("begin_transaction", producer.begin_transaction)
+        try:
+            self._call("begin_transaction", producer.begin_transaction)
+        except KafkaException as exc:
+            _exit_if_fatal(exc)
+            raise
         try:
             offsets = dict(deferred)
             for work in batch:
@@ -310,7 +378,8 @@ class Committer:
                     producer.produce(store.topic, key=store.record_key(key),
                                      value=None if value is None else store.codec.encode(value))
                 for record in work.records:
-                    producer.produce(record.topic, key=record.key, value=record.value, headers=record.headers)
+                    producer.produce(record.topic, key=record.key, value=record.value, headers=record.headers,
+                                     partition=-1 if record.partition is None else record.partition)
                 for tp, offset in work.offsets.items():
                     offsets[tp] = max(offsets.get(tp, -1), offset)
             if offsets:
@@ -321,12 +390,15 @@ class Committer:
                 os._exit(99)
             self._commit_with_retries()
         except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            if error.fatal():
-                # Fenced by a newer instance, or the producer is broken: this process must not go on.
-                watchdog.fatal(f"fatal Kafka producer error: {error.str()}", watchdog.EXIT_FATAL_KAFKA)
-            with contextlib.suppress(KafkaException):
+            _exit_if_fatal(exc)
+            try:
                 self._call("abort_transaction", producer.abort_transaction)
+            except KafkaException as abort_exc:
+                log.warning("abort_transaction failed after %s: %s", exc, abort_exc)
+                # The abort's own error can be the fatal one: after a broker restart, an abort of a
+                # transaction the coordinator never registered is answered INVALID_TXN_STATE, which
+                # librdkafka makes fatal. Every later transaction would fail until FAILING_EXIT_SECONDS.
+                _exit_if_fatal(abort_exc)
             raise
 
     def _commit_with_retries(self, attempts: int = 3) -> None:
@@ -337,6 +409,7 @@ class Committer:
             except KafkaException as exc:
                 if not exc.args[0].retriable() or attempt == attempts - 1:
                     raise
+                log.warning("commit_transaction failed (attempt %d, retrying): %s", attempt + 1, exc)
 
     async def close(self) -> None:
         if self._task is not None:

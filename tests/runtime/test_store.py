@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from services.runtime.store import JsonCodec, Store, ensure_changelog_topics, restore
-from services.runtime.transactions import Committer
+from services.runtime.transactions import Committer, UnitOfWork
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -171,3 +172,46 @@ async def test_a_caller_giving_up_on_a_pipelined_unit_breaks_no_unit_that_read_i
     rebuilt = _store(unique_name)
     await asyncio.to_thread(restore, kafka_bootstrap, [rebuilt])
     assert rebuilt.get("SKU-1") == Level("SKU-1", 11)
+
+
+class _HeldCommitter(Committer):
+    """Its transactions wait for `release`: a commit still in progress while the broker is away."""
+
+    def __init__(self, bootstrap: str, transactional_id: str) -> None:
+        super().__init__(bootstrap, transactional_id)
+        self.writing, self.release = threading.Event(), threading.Event()
+
+    def _write(self, batch: list[UnitOfWork], deferred: dict[tuple[str, int], int]) -> None:
+        self.writing.set()
+        self.release.wait(60)
+        super()._write(batch, deferred)
+
+
+async def test_a_caller_giving_up_on_a_unit_being_committed_keeps_its_records_locked_until_applied(
+        kafka_bootstrap: str, unique_name: str) -> None:
+    # As a CreateOrder whose deadline passed while its commit waited for the broker: the retry of the
+    # same request must see the first one's changes, not make them a second time.
+    store = _store(unique_name)
+    await asyncio.to_thread(ensure_changelog_topics, AdminClient({"bootstrap.servers": kafka_bootstrap}), [store])
+    committer = _HeldCommitter(kafka_bootstrap, f"{unique_name}-0")
+    await asyncio.to_thread(committer.init)
+    committer.start()
+
+    async def add(units: int) -> None:
+        async with committer.unit_of_work() as work:
+            await work.lock((store, "SKU-1"))
+            current = work.get(store, "SKU-1")
+            work.put(store, "SKU-1", Level("SKU-1", (current.units if current else 0) + units))
+
+    first = asyncio.create_task(add(1))
+    while not committer.writing.is_set():  # its transaction is being written: its caller now gives up
+        await asyncio.sleep(0.01)
+    first.cancel()
+    retry = asyncio.create_task(add(10))
+    await asyncio.sleep(0.5)
+    assert not retry.done(), "the retry went ahead while the first unit, still being committed, held the record"
+    committer.release.set()
+    await asyncio.wait_for(retry, 30)
+    assert first.cancelled()
+    await committer.close()
+    assert store.get("SKU-1") == Level("SKU-1", 11)
